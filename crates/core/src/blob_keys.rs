@@ -53,7 +53,10 @@ mod tests {
     fn keys_follow_the_documented_layout() {
         let stream = StreamId::parse("s1").unwrap();
         let rendition = RenditionName::parse("720p").unwrap();
-        assert_eq!(source_chunk(&stream, 2, 17, SourceExt::Flv), "source/s1/2/17.flv");
+        assert_eq!(
+            source_chunk(&stream, 2, 17, SourceExt::Flv),
+            "source/s1/2/17.flv"
+        );
         assert_eq!(init_segment(&stream, &rendition), "hls/s1/720p/init.mp4");
         assert_eq!(media_segment(&stream, &rendition, 9), "hls/s1/720p/9.m4s");
         assert_eq!(stream_output_prefix(&stream), "hls/s1/");

@@ -185,6 +185,9 @@ mod tests {
             assert!((400..600).contains(&status));
         }
         assert_eq!(ErrorKind::Conflict.http_status(), 409);
-        assert_eq!(ErrorKind::InvalidArgument.grpc_code(), GrpcCode::InvalidArgument);
+        assert_eq!(
+            ErrorKind::InvalidArgument.grpc_code(),
+            GrpcCode::InvalidArgument
+        );
     }
 }

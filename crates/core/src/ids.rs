@@ -131,7 +131,9 @@ mod tests {
 
     #[test]
     fn path_tricks_are_rejected_with_a_message() {
-        for bad in ["", "..", "../etc", "a/b", "a\\b", ".hidden", "a..b", "a\nb", "a b", "é"] {
+        for bad in [
+            "", "..", "../etc", "a/b", "a\\b", ".hidden", "a..b", "a\nb", "a b", "é",
+        ] {
             let err = StreamId::parse(bad).unwrap_err();
             assert_eq!(err.kind, crate::ErrorKind::InvalidArgument, "{bad:?}");
             assert!(err.message.starts_with("stream id"), "{}", err.message);
@@ -142,7 +144,14 @@ mod tests {
 
     #[test]
     fn ordinary_ids_are_accepted() {
-        for good in ["abc", "720p", "eu-west-1", "a_b", "v1.2", &"a".repeat(MAX_ID_LEN)] {
+        for good in [
+            "abc",
+            "720p",
+            "eu-west-1",
+            "a_b",
+            "v1.2",
+            &"a".repeat(MAX_ID_LEN),
+        ] {
             assert_eq!(StreamId::parse(good).unwrap().as_str(), good);
         }
         let generated = StreamId::generate();

@@ -7,10 +7,14 @@ pub mod blob_keys;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
+pub mod readiness;
 pub mod records;
+pub mod secret;
 pub mod time;
 
 pub use error::{Error, ErrorKind, GrpcCode};
 pub use ids::{EventId, RegionName, RenditionName, StreamId};
 pub use lifecycle::StreamStatus;
+pub use readiness::ReadinessCheck;
 pub use records::{RenditionRecord, SegmentRecord, StreamRecord};
+pub use secret::Secret;

@@ -65,7 +65,10 @@ impl StreamStatus {
         matches!(
             (self, to),
             (Pending, Created)
-                | (Pending | Created | StreamActive | StreamComplete | Archived, Inactive)
+                | (
+                    Pending | Created | StreamActive | StreamComplete | Archived,
+                    Inactive
+                )
                 | (Created, StreamActive)
                 | (Created, Archived)
                 | (StreamActive, StreamComplete)
@@ -126,7 +129,14 @@ mod tests {
     #[test]
     fn a_broadcast_goes_live_completes_and_is_archived() {
         let mut status = Pending;
-        for next in [Created, StreamActive, StreamComplete, Archived, StreamComplete, Inactive] {
+        for next in [
+            Created,
+            StreamActive,
+            StreamComplete,
+            Archived,
+            StreamComplete,
+            Inactive,
+        ] {
             status = status.transition(next).unwrap();
         }
         assert_eq!(status, Inactive);

@@ -44,7 +44,10 @@ pub fn status_from_wire(value: i32) -> Result<StreamStatus, Error> {
 
 /// The gRPC status that carries a domain error.
 pub fn to_status(error: Error) -> tonic::Status {
-    tonic::Status::new(tonic::Code::from(error.kind.grpc_code() as i32), error.message)
+    tonic::Status::new(
+        tonic::Code::from(error.kind.grpc_code() as i32),
+        error.message,
+    )
 }
 
 /// The domain error that a gRPC status carries.

@@ -1,1 +1,18 @@
-//! Work in progress.
+//! What every Livecast binary shares: layered configuration, tracing, Prometheus metrics,
+//! `/healthz` `/readyz` `/metrics`, JSON errors, HTTP serving on an already-bound listener and
+//! one shutdown signal with a bounded drain.
+#![forbid(unsafe_code)]
+
+pub mod api_error;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use api_error::ApiError;
+pub use health::{Readiness, ReadinessCheck};
+pub use livecast_core::Secret;
+pub use shutdown::Shutdown;

@@ -1,0 +1,30 @@
+# Livecast: the two commands.
+#   make run    install what is missing, build, start the all-in-one platform on embedded defaults
+#   make test   install what is missing, start the real test servers, run every test, stop them
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test build deps test-deps lint fmt
+
+run: deps
+	cargo build --bin livecast
+	./target/debug/livecast
+
+test: test-deps
+	scripts/test.sh
+
+build: deps
+	cargo build --workspace --all-targets
+
+deps:
+	scripts/install-deps.sh
+
+test-deps:
+	scripts/install-deps.sh test
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building and running Livecast needs on Debian, skipping what is already there.
+#   scripts/install-deps.sh          build and run dependencies
+#   scripts/install-deps.sh test     plus the real test servers (S3-compatible, Kafka-protocol)
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config clang libclang-dev cmake protobuf-compiler zlib1g-dev
+  libcurl4-openssl-dev curl ca-certificates python3
+  ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libavfilter-dev libavdevice-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo is required (install Rust with rustup)" >&2; exit 1; }
+
+if [ "${1:-}" = "test" ]; then
+  # The real engines the conformance suites run against, built once per machine.
+  if ! command -v cargo-nextest >/dev/null; then
+    cargo install --locked cargo-nextest
+  fi
+  if ! command -v s3s-fs >/dev/null; then
+    echo "building the S3-compatible test server (s3s-fs), once per machine"
+    cargo install --locked s3s-fs --version 0.14.1 --features binary
+  fi
+  if ! command -v tansu >/dev/null; then
+    echo "building the Kafka-protocol test broker (tansu), once per machine"
+    cargo install --locked tansu --version 0.6.0 --features dynostore,libsql
+  fi
+fi
