@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod consume;
 mod error;
 mod in_process;
 mod kafka;
@@ -25,6 +26,7 @@ mod kafka_subscription;
 use std::sync::Arc;
 
 pub use config::{BusConfig, KafkaSettings};
+pub use consume::{consume, ensure_topics, is_permanent};
 pub use error::BusError;
 pub use in_process::{DEFAULT_RETENTION_PER_PARTITION, InProcessBus};
 pub use kafka::KafkaBus;

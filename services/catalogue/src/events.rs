@@ -1,10 +1,9 @@
 //! The catalogue's event consumers: lifecycle events and durable segments.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use livecast_bus::{EventBus, Message, StartFrom, SubscribeOptions};
-use livecast_core::{Error, ErrorKind, RenditionName, RenditionRecord, SegmentRecord, StreamId};
+use livecast_bus::{EventBus, SubscribeOptions};
+use livecast_core::{Error, RenditionName, RenditionRecord, SegmentRecord, StreamId};
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
 use prost::Message as _;
@@ -18,27 +17,47 @@ pub const GROUP: &str = "catalogue";
 /// Consumes `livecast.stream-events` and `livecast.segments` until shutdown.
 pub fn spawn(catalogue: Catalogue, bus: Arc<dyn EventBus>, shutdown: Shutdown) {
     let lifecycle = catalogue.clone();
-    tokio::spawn(consume(
+    tokio::spawn(livecast_bus::consume(
         bus.clone(),
         topics::STREAM_EVENTS,
+        SubscribeOptions::earliest(GROUP),
         shutdown.clone(),
         move |message| {
             let catalogue = lifecycle.clone();
             async move {
                 let event = v1::StreamEvent::decode(message.payload.as_ref())
                     .map_err(|e| Error::invalid(format!("undecodable StreamEvent: {e}")))?;
-                catalogue.apply_stream_event(&event).await
+                counted(
+                    topics::STREAM_EVENTS,
+                    catalogue.apply_stream_event(&event).await,
+                )
             }
         },
     ));
-    tokio::spawn(consume(bus, topics::SEGMENTS, shutdown, move |message| {
-        let catalogue = catalogue.clone();
-        async move {
-            let ready = v1::SegmentReady::decode(message.payload.as_ref())
-                .map_err(|e| Error::invalid(format!("undecodable SegmentReady: {e}")))?;
-            apply_segment(&catalogue, &ready).await
-        }
-    }));
+    tokio::spawn(livecast_bus::consume(
+        bus,
+        topics::SEGMENTS,
+        SubscribeOptions::earliest(GROUP),
+        shutdown,
+        move |message| {
+            let catalogue = catalogue.clone();
+            async move {
+                let ready = v1::SegmentReady::decode(message.payload.as_ref())
+                    .map_err(|e| Error::invalid(format!("undecodable SegmentReady: {e}")))?;
+                counted(topics::SEGMENTS, apply_segment(&catalogue, &ready).await)
+            }
+        },
+    ));
+}
+
+/// Counts the outcome of one event.
+fn counted(topic: &str, result: Result<(), Error>) -> Result<(), Error> {
+    match &result {
+        Ok(()) => metrics::event(topic, "applied"),
+        Err(error) if livecast_bus::is_permanent(error) => metrics::event(topic, "rejected"),
+        Err(_) => {}
+    }
+    result
 }
 
 /// Records a durable segment and the rendition it belongs to.
@@ -74,76 +93,4 @@ pub async fn apply_segment(catalogue: &Catalogue, ready: &v1::SegmentReady) -> R
             .await?;
     }
     Ok(())
-}
-
-/// Delivers every message of `topic` to `handle`, committing after it succeeds. A message that
-/// can never succeed (undecodable, invalid) is logged, counted and skipped; a backend failure is
-/// retried with backoff and not committed, so nothing is lost.
-async fn consume<F, Fut>(bus: Arc<dyn EventBus>, topic: &'static str, shutdown: Shutdown, handle: F)
-where
-    F: Fn(Message) -> Fut,
-    Fut: Future<Output = Result<(), Error>>,
-{
-    let options = SubscribeOptions {
-        group: GROUP.to_string(),
-        start_from: StartFrom::Earliest,
-    };
-    let mut subscription = loop {
-        match bus.subscribe(topic, options.clone()).await {
-            Ok(subscription) => break subscription,
-            Err(error) => {
-                tracing::warn!(topic, %error, "cannot subscribe; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    };
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            next = subscription.next() => next,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(topic, %error, "event bus read failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match handle(message.clone()).await {
-                Ok(()) => {
-                    metrics::event(topic, "applied");
-                    break;
-                }
-                Err(error) if is_permanent(&error) => {
-                    metrics::event(topic, "rejected");
-                    tracing::warn!(topic, offset = message.offset, %error, "event rejected");
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(topic, %error, ?backoff, "event not applied; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
-        if let Err(error) = subscription.commit(&message).await {
-            tracing::warn!(topic, %error, "commit failed; the event may be delivered again");
-        }
-    }
-}
-
-fn is_permanent(error: &Error) -> bool {
-    matches!(
-        error.kind,
-        ErrorKind::InvalidArgument | ErrorKind::NotFound | ErrorKind::Conflict
-    )
 }

@@ -1,6 +1,8 @@
 //! The gRPC API for the other services, a thin adapter over [`Catalogue`].
 
-use livecast_core::{Error, RegionName, RenditionName, SegmentRecord, StreamId, StreamRecord};
+use livecast_core::{
+    Error, RegionName, RenditionName, RenditionRecord, SegmentRecord, StreamId, StreamRecord,
+};
 use livecast_metadata::{StreamQuery, StreamSort};
 use livecast_proto::convert::{status_from_wire, to_status};
 use livecast_proto::v1;
@@ -47,6 +49,19 @@ fn segment_to_wire(segment: &SegmentRecord) -> v1::Segment {
         discontinuity: segment.discontinuity,
         program_date_time_ms: segment.program_date_time,
         size_bytes: segment.size_bytes,
+    }
+}
+
+fn rendition_to_wire(rendition: &RenditionRecord) -> v1::RenditionInfo {
+    v1::RenditionInfo {
+        name: rendition.name.to_string(),
+        width: rendition.width,
+        height: rendition.height,
+        bandwidth: rendition.bandwidth,
+        average_bandwidth: rendition.average_bandwidth,
+        codecs: rendition.codecs.clone(),
+        frame_rate_milli: rendition.frame_rate_milli,
+        audio_only: rendition.audio_only,
     }
 }
 
@@ -173,6 +188,21 @@ impl v1::catalogue_server::Catalogue for GrpcCatalogue {
             .map_err(to_status)?;
         Ok(Response::new(v1::ListSegmentsResponse {
             segments: segments.iter().map(segment_to_wire).collect(),
+        }))
+    }
+
+    async fn list_renditions(
+        &self,
+        request: Request<v1::ListRenditionsRequest>,
+    ) -> Result<Response<v1::ListRenditionsResponse>, Status> {
+        let stream = StreamId::parse(request.into_inner().stream_id).map_err(to_status)?;
+        let renditions = self
+            .catalogue
+            .list_renditions(&stream)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(v1::ListRenditionsResponse {
+            renditions: renditions.iter().map(rendition_to_wire).collect(),
         }))
     }
 

@@ -45,11 +45,12 @@ impl CatalogueService {
         admin_token: &Secret,
         topic_partitions: u32,
     ) -> anyhow::Result<Self> {
-        for topic in [topics::STREAM_EVENTS, topics::SEGMENTS] {
-            bus.ensure_topic(topic, topic_partitions)
-                .await
-                .with_context(|| format!("cannot create topic {topic}"))?;
-        }
+        livecast_bus::ensure_topics(
+            &bus,
+            &[topics::STREAM_EVENTS, topics::SEGMENTS],
+            topic_partitions,
+        )
+        .await;
         let catalogue = Catalogue::new(store.clone(), bus.clone(), region);
         let api = Arc::new(rest::ApiState {
             catalogue: catalogue.clone(),
