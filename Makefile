@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test build deps test-deps lint fmt
+.PHONY: run test bench build deps test-deps lint fmt
 
 run: deps
 	cargo build --bin livecast
@@ -12,6 +12,10 @@ run: deps
 
 test: test-deps
 	scripts/test.sh
+
+# Long-form benchmarks against peers on this machine; figures go to bench/RESULTS.md.
+bench: deps
+	cargo run --release -p livecast-bench --bin catalogue-bench
 
 build: deps
 	cargo build --workspace --all-targets
