@@ -1,0 +1,342 @@
+//! HLS push ingest: `PUT /ingest/{stream_key}/{file}`, what `ffmpeg -f hls -method PUT` sends.
+//!
+//! Segments are held until the playlist that lists them arrives (ffmpeg writes the segment,
+//! then the playlist), so each becomes a source chunk with the duration the broadcaster's muxer
+//! measured. `#EXT-X-ENDLIST` ends the session; so does silence longer than the idle timeout.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::put;
+use livecast_core::blob_keys::SourceExt;
+use livecast_core::{Error, ErrorKind};
+use livecast_service::{ApiError, Shutdown};
+
+use crate::publish::{MediaChunk, PublishGate, Publisher};
+
+/// Segments held while waiting for a playlist; past this the oldest is announced with the
+/// target duration as its length.
+const MAX_PENDING: usize = 16;
+/// Duration assumed for a segment that no playlist described.
+const ASSUMED_SEGMENT_MS: u32 = 2_000;
+
+/// The HLS push endpoint.
+pub struct HlsPush {
+    gate: Arc<dyn PublishGate>,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<PushSession>>>>>,
+    idle_timeout: Duration,
+}
+
+struct PushSession {
+    publisher: Box<dyn Publisher>,
+    /// Segments received but not yet announced, in arrival order.
+    pending: VecDeque<(String, Bytes)>,
+    /// The fMP4 init segment, prepended to every fMP4 chunk so each decodes alone.
+    init: Option<Bytes>,
+    next_pts_ms: i64,
+    last_activity: Instant,
+}
+
+/// What kind of file a push carries, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PushedFile {
+    Playlist,
+    TsSegment,
+    Fmp4Segment,
+    Fmp4Init,
+}
+
+impl HlsPush {
+    /// An endpoint admitting broadcasters through `gate`.
+    pub fn new(gate: Arc<dyn PublishGate>, idle_timeout: Duration) -> Arc<Self> {
+        Arc::new(HlsPush {
+            gate,
+            sessions: Mutex::new(HashMap::new()),
+            idle_timeout,
+        })
+    }
+
+    /// The `/ingest/{stream_key}/{file}` routes, accepting bodies up to `max_bytes`.
+    pub fn router(self: &Arc<Self>, max_bytes: usize) -> Router {
+        Router::new()
+            .route(
+                "/ingest/{key}/{file}",
+                put(put_file).post(put_file).delete(delete_file),
+            )
+            .layer(DefaultBodyLimit::max(max_bytes))
+            .with_state(self.clone())
+    }
+
+    /// Ends sessions whose broadcaster went silent, until `shutdown`.
+    pub fn spawn_idle_sweeper(self: &Arc<Self>, shutdown: Shutdown) {
+        let push = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => push.end_idle_sessions().await,
+                }
+            }
+        });
+    }
+
+    async fn end_idle_sessions(&self) {
+        let entries: Vec<_> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect();
+        for (key, entry) in entries {
+            let mut slot = entry.lock().await;
+            let idle = slot
+                .as_ref()
+                .is_some_and(|s| s.last_activity.elapsed() > self.idle_timeout);
+            if idle && let Some(session) = slot.take() {
+                tracing::info!("hls push went silent; ending its session");
+                finish(session).await;
+                self.sessions.lock().expect("sessions lock").remove(&key);
+            }
+        }
+    }
+
+    async fn handle(&self, key: &str, file: &str, body: Bytes) -> Result<StatusCode, Error> {
+        let kind = classify(file)?;
+        if !plausible_key(key) {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "stream key is not valid",
+            ));
+        }
+        let entry = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut slot = entry.lock().await;
+        if slot.is_none() {
+            match self.gate.begin(key).await {
+                Ok(publisher) => {
+                    *slot = Some(PushSession {
+                        publisher,
+                        pending: VecDeque::new(),
+                        init: None,
+                        next_pts_ms: 0,
+                        last_activity: Instant::now(),
+                    });
+                }
+                Err(error) => {
+                    drop(slot);
+                    self.forget_if_empty(key, &entry);
+                    return Err(error);
+                }
+            }
+        }
+        let session = slot.as_mut().expect("session was just ensured");
+        session.last_activity = Instant::now();
+        match kind {
+            PushedFile::Fmp4Init => session.init = Some(body),
+            PushedFile::TsSegment | PushedFile::Fmp4Segment => {
+                session.pending.push_back((file.to_string(), body));
+                if session.pending.len() > MAX_PENDING {
+                    tracing::warn!("hls push sends segments without playlists; assuming durations");
+                    let (name, bytes) = session.pending.pop_front().expect("not empty");
+                    announce(session, &name, bytes, ASSUMED_SEGMENT_MS).await?;
+                }
+            }
+            PushedFile::Playlist => {
+                let text = std::str::from_utf8(&body)
+                    .map_err(|_| Error::invalid("playlist is not UTF-8 text"))?;
+                let playlist = parse_playlist(text)?;
+                for (uri, duration_ms) in playlist.segments {
+                    if let Some(at) = session.pending.iter().position(|(n, _)| *n == uri) {
+                        let (name, bytes) = session.pending.remove(at).expect("position is valid");
+                        announce(session, &name, bytes, duration_ms).await?;
+                    }
+                }
+                if playlist.ended {
+                    let session = slot.take().expect("session exists");
+                    finish(session).await;
+                    drop(slot);
+                    self.forget_if_empty(key, &entry);
+                }
+            }
+        }
+        Ok(StatusCode::CREATED)
+    }
+
+    fn forget_if_empty(&self, key: &str, entry: &Arc<tokio::sync::Mutex<Option<PushSession>>>) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let empty = entry.try_lock().is_ok_and(|slot| slot.is_none());
+        if empty && sessions.get(key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            sessions.remove(key);
+        }
+    }
+}
+
+async fn announce(
+    session: &mut PushSession,
+    name: &str,
+    segment: Bytes,
+    duration_ms: u32,
+) -> Result<(), Error> {
+    let (bytes, container) = if name.ends_with(".m4s") {
+        let init = session.init.clone().ok_or_else(|| {
+            Error::invalid(format!(
+                "fMP4 segment {name} arrived before its init segment"
+            ))
+        })?;
+        let mut joined = Vec::with_capacity(init.len() + segment.len());
+        joined.extend_from_slice(&init);
+        joined.extend_from_slice(&segment);
+        (Bytes::from(joined), SourceExt::Mp4)
+    } else {
+        (segment, SourceExt::Ts)
+    };
+    let chunk = MediaChunk {
+        bytes,
+        container,
+        pts_ms: session.next_pts_ms,
+        duration_ms,
+    };
+    session.next_pts_ms += i64::from(duration_ms);
+    session.publisher.chunk(chunk).await
+}
+
+/// Announces what is still held, then ends the publisher.
+async fn finish(mut session: PushSession) {
+    while let Some((name, bytes)) = session.pending.pop_front() {
+        if let Err(error) = announce(&mut session, &name, bytes, ASSUMED_SEGMENT_MS).await {
+            tracing::warn!(%error, "held segment lost at the end of an hls push");
+        }
+    }
+    session.publisher.end().await;
+}
+
+async fn put_file(
+    State(push): State<Arc<HlsPush>>,
+    Path((key, file)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    Ok(push.handle(&key, &file, body).await?)
+}
+
+/// The broadcaster's muxer deletes segments that slid out of its window; Livecast keeps its own
+/// durable copies, so this only acknowledges.
+async fn delete_file(Path((_key, file)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    classify(&file)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn plausible_key(key: &str) -> bool {
+    (1..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn classify(file: &str) -> Result<PushedFile, Error> {
+    livecast_core::ids::validate_id("file name", file)?;
+    let extension = file.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    match extension {
+        "m3u8" => Ok(PushedFile::Playlist),
+        "ts" => Ok(PushedFile::TsSegment),
+        "m4s" => Ok(PushedFile::Fmp4Segment),
+        "mp4" => Ok(PushedFile::Fmp4Init),
+        other => Err(Error::invalid(format!(
+            "cannot ingest {file:?}: .{other} is not an HLS playlist (.m3u8) or segment (.ts, .m4s, .mp4)"
+        ))),
+    }
+}
+
+/// What a pushed media playlist says.
+#[derive(Debug, PartialEq)]
+struct PushedPlaylist {
+    /// Segment file names with their durations, in order.
+    segments: Vec<(String, u32)>,
+    /// Whether `#EXT-X-ENDLIST` is present.
+    ended: bool,
+}
+
+fn parse_playlist(text: &str) -> Result<PushedPlaylist, Error> {
+    let mut lines = text.lines().map(str::trim);
+    if lines.next() != Some("#EXTM3U") {
+        return Err(Error::invalid("playlist does not start with #EXTM3U"));
+    }
+    let mut segments = Vec::new();
+    let mut ended = false;
+    let mut duration: Option<u32> = None;
+    for line in lines {
+        if let Some(value) = line.strip_prefix("#EXTINF:") {
+            let seconds: f64 = value
+                .split(',')
+                .next()
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s < 3600.0)
+                .ok_or_else(|| Error::invalid(format!("bad #EXTINF line {line:?}")))?;
+            duration = Some((seconds * 1000.0).round() as u32);
+        } else if line == "#EXT-X-ENDLIST" {
+            ended = true;
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['?', '#']).next().unwrap_or(line);
+            let name = name.rsplit('/').next().unwrap_or(name);
+            if let Some(duration) = duration.take() {
+                segments.push((name.to_string(), duration));
+            }
+        }
+    }
+    Ok(PushedPlaylist { segments, ended })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ffmpeg_playlists_are_read_in_order() {
+        let text = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:4\n\
+                    #EXTINF:2.002000,\nindex4.ts\n#EXTINF:1.500000,\nhttp://h/ingest/k/index5.ts?x=1\n\
+                    #EXT-X-ENDLIST\n";
+        let playlist = parse_playlist(text).unwrap();
+        assert_eq!(
+            playlist.segments,
+            vec![("index4.ts".into(), 2002), ("index5.ts".into(), 1500)]
+        );
+        assert!(playlist.ended);
+    }
+
+    #[test]
+    fn bad_playlists_and_names_are_client_errors() {
+        assert!(parse_playlist("not a playlist").is_err());
+        assert!(parse_playlist("#EXTM3U\n#EXTINF:abc,\nx.ts\n").is_err());
+        assert!(parse_playlist("#EXTM3U\n#EXTINF:-1,\nx.ts\n").is_err());
+        for bad in ["../index.m3u8", "a/b.ts", "clip.exe", "", ".ts"] {
+            assert_eq!(
+                classify(bad).unwrap_err().kind,
+                ErrorKind::InvalidArgument,
+                "{bad}"
+            );
+        }
+        assert_eq!(classify("index12.ts").unwrap(), PushedFile::TsSegment);
+        assert_eq!(classify("init.mp4").unwrap(), PushedFile::Fmp4Init);
+        assert!(!plausible_key("../k") && !plausible_key("") && plausible_key("lck_abc"));
+    }
+
+    proptest! {
+        #[test]
+        fn playlist_parsing_never_panics(text in "\\PC{0,400}") {
+            let _ = parse_playlist(&format!("#EXTM3U\n{text}"));
+            let _ = parse_playlist(&text);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The seam between the protocols (RTMP, HLS push) and what ingest does with media: whatever a
+//! broadcaster sends becomes a sequence of self-contained source chunks handed to a
+//! [`Publisher`], which makes each durable and announces it.
+
+use bytes::Bytes;
+use livecast_core::Error;
+use livecast_core::blob_keys::SourceExt;
+
+/// One self-contained piece of a broadcast: it starts on a keyframe and decodes alone.
+#[derive(Debug, Clone)]
+pub struct MediaChunk {
+    /// The container bytes (FLV for RTMP, the pushed TS or fMP4 for HLS).
+    pub bytes: Bytes,
+    /// What container `bytes` is.
+    pub container: SourceExt,
+    /// Presentation time of the first frame, milliseconds on the broadcaster's timeline.
+    pub pts_ms: i64,
+    /// Duration in milliseconds.
+    pub duration_ms: u32,
+}
+
+/// Admits broadcasters: checks the stream key and opens a publishing session.
+#[async_trait::async_trait]
+pub trait PublishGate: Send + Sync + 'static {
+    /// A session for `stream_key`, or an error the protocol reports to the broadcaster
+    /// (PermissionDenied for a wrong or revoked key, Conflict when the key is already live).
+    async fn begin(&self, stream_key: &str) -> Result<Box<dyn Publisher>, Error>;
+}
+
+/// One broadcaster's publishing session.
+#[async_trait::async_trait]
+pub trait Publisher: Send {
+    /// Makes `chunk` durable and announces it; chunks are numbered in call order.
+    async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error>;
+    /// The broadcaster is gone (closed, dropped or timed out). The stream stays live for the
+    /// reconnect window, then completes.
+    async fn end(self: Box<Self>);
+}

@@ -1,0 +1,311 @@
+//! Publishing sessions: stream keys become streams, media becomes durable source chunks, and
+//! broadcasters that drop and come back continue the same stream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use livecast_blob::BlobStore;
+use livecast_bus::EventBus;
+use livecast_core::blob_keys;
+use livecast_core::time::now_millis;
+use livecast_core::{Error, ErrorKind, EventId, RegionName, StreamId, StreamStatus};
+use livecast_proto::{topics, v1};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::directory::{AuthorizedStream, StreamDirectory};
+use crate::metrics;
+use crate::publish::{MediaChunk, PublishGate, Publisher};
+
+/// Where each live stream is: which epoch, which next sequence number, who publishes.
+#[derive(Debug)]
+struct StreamState {
+    epoch: u32,
+    next_seq: u64,
+    publishing: bool,
+    /// Fires to cancel the completion timer when the broadcaster comes back in time.
+    completion: Option<CancellationToken>,
+}
+
+/// The ingest side of publishing: admits broadcasters and turns their chunks into blobs and
+/// `SourceChunk` events.
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    directory: Arc<dyn StreamDirectory>,
+    blob: Arc<dyn BlobStore>,
+    bus: Arc<dyn EventBus>,
+    region: RegionName,
+    reconnect_window: Duration,
+    streams: Mutex<HashMap<StreamId, StreamState>>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("region", &self.inner.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    /// Ingest over these backends.
+    pub fn new(
+        directory: Arc<dyn StreamDirectory>,
+        blob: Arc<dyn BlobStore>,
+        bus: Arc<dyn EventBus>,
+        region: RegionName,
+        reconnect_window: Duration,
+    ) -> Self {
+        Ingest {
+            inner: Arc::new(Inner {
+                directory,
+                blob,
+                bus,
+                region,
+                reconnect_window,
+                streams: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PublishGate for Ingest {
+    async fn begin(&self, stream_key: &str) -> Result<Box<dyn Publisher>, Error> {
+        let stream = match self.inner.directory.authorize(stream_key).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                metrics::rejected(error.kind.as_str());
+                return Err(error);
+            }
+        };
+        // A stream this process has not seen may have chunks from an earlier connection to
+        // another ingest instance: continue after them.
+        let resume = if self.inner.has_state(&stream.id) {
+            None
+        } else {
+            Some(self.inner.last_chunk(&stream.id).await?)
+        };
+        let (epoch, discontinuity) = self.inner.claim(&stream, resume)?;
+        if epoch == 0 || resume.is_some() {
+            self.inner
+                .publish_lifecycle(&stream, StreamStatus::StreamActive, epoch)
+                .await?;
+        }
+        metrics::publish_started();
+        tracing::info!(stream_id = %stream.id, epoch, "broadcaster publishing");
+        Ok(Box::new(StreamPublisher {
+            inner: self.inner.clone(),
+            stream,
+            epoch,
+            discontinuity,
+        }))
+    }
+}
+
+impl Inner {
+    fn has_state(&self, id: &StreamId) -> bool {
+        self.streams.lock().expect("streams lock").contains_key(id)
+    }
+
+    /// The highest (epoch, seq) stored for `id`, if any.
+    async fn last_chunk(&self, id: &StreamId) -> Result<Option<(u32, u64)>, Error> {
+        let prefix = format!("source/{id}/");
+        let objects = self.blob.list(&prefix).await?;
+        Ok(objects
+            .iter()
+            .filter_map(|object| {
+                let rest = object.key.strip_prefix(&prefix)?;
+                let (epoch, file) = rest.split_once('/')?;
+                let seq = file.split('.').next()?;
+                Some((epoch.parse().ok()?, seq.parse().ok()?))
+            })
+            .max())
+    }
+
+    /// Takes the stream for one publisher; returns its epoch and whether a discontinuity
+    /// precedes its first chunk.
+    fn claim(
+        &self,
+        stream: &AuthorizedStream,
+        resume: Option<Option<(u32, u64)>>,
+    ) -> Result<(u32, bool), Error> {
+        let mut streams = self.streams.lock().expect("streams lock");
+        if let Some(state) = streams.get_mut(&stream.id) {
+            if state.publishing {
+                metrics::rejected("already_live");
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("stream {} already has a live publisher", stream.id),
+                ));
+            }
+            if let Some(timer) = state.completion.take() {
+                timer.cancel();
+            }
+            state.epoch += 1;
+            state.publishing = true;
+            return Ok((state.epoch, true));
+        }
+        let (epoch, next_seq, discontinuity) = match resume.flatten() {
+            Some((epoch, seq)) => (epoch + 1, seq + 1, true),
+            None => (0, 0, false),
+        };
+        streams.insert(
+            stream.id.clone(),
+            StreamState {
+                epoch,
+                next_seq,
+                publishing: true,
+                completion: None,
+            },
+        );
+        Ok((epoch, discontinuity))
+    }
+
+    fn next_seq(&self, id: &StreamId) -> Result<u64, Error> {
+        let mut streams = self.streams.lock().expect("streams lock");
+        let state = streams
+            .get_mut(id)
+            .ok_or_else(|| Error::internal(format!("stream {id} has no publishing state")))?;
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        Ok(seq)
+    }
+
+    async fn publish_lifecycle(
+        &self,
+        stream: &AuthorizedStream,
+        kind: StreamStatus,
+        epoch: u32,
+    ) -> Result<(), Error> {
+        let event = v1::StreamEvent {
+            event_id: EventId::generate().to_string(),
+            stream_id: stream.id.to_string(),
+            kind: v1::StreamStatus::from(kind) as i32,
+            at: now_millis(),
+            region: self.region.to_string(),
+            name: stream.name.clone(),
+            epoch,
+        };
+        self.bus
+            .publish(
+                topics::STREAM_EVENTS,
+                stream.id.as_str(),
+                Bytes::from(event.encode_to_vec()),
+            )
+            .await
+            .map_err(Error::from)
+    }
+
+    async fn publish_chunk(&self, chunk: v1::SourceChunk) -> Result<(), Error> {
+        let key = chunk.stream_id.clone();
+        self.bus
+            .publish(topics::CHUNKS, &key, Bytes::from(chunk.encode_to_vec()))
+            .await
+            .map_err(Error::from)
+    }
+
+    /// The broadcaster of `stream` left: complete the stream unless it is back within the window.
+    fn release(self: &Arc<Self>, stream: AuthorizedStream, epoch: u32) {
+        let timer = CancellationToken::new();
+        {
+            let mut streams = self.streams.lock().expect("streams lock");
+            let Some(state) = streams.get_mut(&stream.id) else {
+                return;
+            };
+            if state.epoch != epoch {
+                return;
+            }
+            state.publishing = false;
+            state.completion = Some(timer.clone());
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = timer.cancelled() => {}
+                _ = tokio::time::sleep(inner.reconnect_window) => inner.complete(stream, epoch).await,
+            }
+        });
+    }
+
+    async fn complete(&self, stream: AuthorizedStream, epoch: u32) {
+        let seq = {
+            let mut streams = self.streams.lock().expect("streams lock");
+            match streams.get(&stream.id) {
+                Some(state) if state.epoch == epoch && !state.publishing => {
+                    let seq = state.next_seq;
+                    streams.remove(&stream.id);
+                    seq
+                }
+                _ => return,
+            }
+        };
+        let end = v1::SourceChunk {
+            event_id: EventId::generate().to_string(),
+            stream_id: stream.id.to_string(),
+            epoch,
+            seq,
+            end_of_stream: true,
+            wall_clock_ms: now_millis(),
+            ..Default::default()
+        };
+        let outcome = async {
+            self.publish_chunk(end).await?;
+            self.publish_lifecycle(&stream, StreamStatus::StreamComplete, epoch)
+                .await
+        }
+        .await;
+        match outcome {
+            Ok(()) => tracing::info!(stream_id = %stream.id, "stream complete"),
+            Err(error) => {
+                tracing::error!(stream_id = %stream.id, %error, "stream completion not announced")
+            }
+        }
+    }
+}
+
+/// One broadcaster's session.
+struct StreamPublisher {
+    inner: Arc<Inner>,
+    stream: AuthorizedStream,
+    epoch: u32,
+    discontinuity: bool,
+}
+
+#[async_trait::async_trait]
+impl Publisher for StreamPublisher {
+    async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error> {
+        let seq = self.inner.next_seq(&self.stream.id)?;
+        let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
+        let size = chunk.bytes.len() as u64;
+        self.inner.blob.put(&key, chunk.bytes).await?;
+        let event = v1::SourceChunk {
+            event_id: EventId::generate().to_string(),
+            stream_id: self.stream.id.to_string(),
+            epoch: self.epoch,
+            seq,
+            blob_key: key,
+            pts_ms: chunk.pts_ms,
+            duration_ms: chunk.duration_ms,
+            discontinuity: std::mem::take(&mut self.discontinuity),
+            container: chunk.container.as_str().to_string(),
+            wall_clock_ms: now_millis() - i64::from(chunk.duration_ms),
+            size_bytes: size,
+            end_of_stream: false,
+        };
+        self.inner.publish_chunk(event).await?;
+        metrics::chunk_stored(size);
+        Ok(())
+    }
+
+    async fn end(self: Box<Self>) {
+        tracing::info!(stream_id = %self.stream.id, epoch = self.epoch, "broadcaster left");
+        self.inner.release(self.stream.clone(), self.epoch);
+    }
+}
