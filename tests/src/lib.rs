@@ -1,1 +1,223 @@
-//! End-to-end tests.
+//! Helpers for whole-platform tests: the all-in-one process on port 0, ffmpeg as the
+//! broadcaster, HTTP and ffprobe as the viewer.
+#![forbid(unsafe_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use livecast::{Config, Listeners};
+use livecast_service::{Secret, Shutdown};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+/// The admin token of every test platform.
+pub const ADMIN_TOKEN: &str = "platform-test-token";
+
+/// A running all-in-one platform.
+pub struct Platform {
+    /// `http://127.0.0.1:PORT`
+    pub http: String,
+    /// `rtmp://127.0.0.1:PORT/live`
+    pub rtmp: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts `livecast` on free ports with a fresh data directory; `adjust` changes the config.
+pub async fn spawn_platform(adjust: impl FnOnce(&mut Config)) -> Platform {
+    if std::env::var_os("TEST_LOG").is_some() {
+        livecast_service::telemetry::init();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        ..Config::default()
+    };
+    config.ingest.reconnect_window_ms = 2_000;
+    config.worker.preset = "ultrafast".into();
+    adjust(&mut config);
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rtmp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_url = format!("http://{}", http.local_addr().unwrap());
+    let rtmp_url = format!("rtmp://{}/live", rtmp.local_addr().unwrap());
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(livecast::run(
+        config,
+        Listeners { http, grpc, rtmp },
+        shutdown.clone(),
+    ));
+    Platform {
+        http: http_url,
+        rtmp: rtmp_url,
+        client: reqwest::Client::new(),
+        shutdown,
+        task,
+        _dir: dir,
+    }
+}
+
+impl Platform {
+    /// Whether the platform stopped (with its result), without waiting.
+    pub fn stopped(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Creates a stream; returns the JSON with `id` and `stream_key`.
+    pub async fn create_stream(&self, name: &str) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/v1/videos", self.http))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// GET `path`; status and body text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.http))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Polls `path` until `done` accepts its (status, body), or panics after `deadline`.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        deadline: Duration,
+        done: impl Fn(u16, &str) -> bool,
+    ) -> String {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let (status, body) = self.get(path).await;
+            if done(status, &body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{path} did not become ready in {deadline:?}: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Pushes `seconds` of a 640x360 test picture with a tone to `url` in real time, as OBS
+/// would; returns whether ffmpeg succeeded.
+pub async fn push_test_stream(url: &str, format: &[&str], seconds: u32) -> bool {
+    let seconds = seconds.to_string();
+    let mut args = vec![
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &seconds,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+    ];
+    args.extend_from_slice(format);
+    args.push(url);
+    Command::new("ffmpeg")
+        .args(&args)
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Plays `url` to the end with ffmpeg (as a viewer would); returns the media duration in
+/// seconds that ffprobe reports, or the error output.
+pub async fn play_to_end(url: &str) -> Result<f64, String> {
+    let output = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            url,
+            "-f",
+            "null",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    probe_duration(url).await
+}
+
+/// The duration ffprobe reports for `url`.
+pub async fn probe_duration(url: &str) -> Result<f64, String> {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim().parse().map_err(|_| {
+        format!(
+            "ffprobe said {text:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The sequence numbers a media playlist lists, in order.
+pub fn listed_sequence_numbers(playlist: &str) -> Vec<u64> {
+    playlist
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.strip_suffix(".m4s")?.parse().ok())
+        .collect()
+}

@@ -6,6 +6,10 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::Shutdown;
@@ -55,26 +59,47 @@ pub async fn serve_service(
 
 /// Serves `router` on `listener` until `shutdown` fires, then gives in-flight requests up to
 /// `drain` to finish.
+///
+/// Connections accept half-closure: HTTP clients such as FFmpeg's shut down their sending side
+/// right after a request body and still expect the answer, so a read EOF must not cancel the
+/// request (hyper's default does).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
     drain: Duration,
 ) -> anyhow::Result<()> {
-    let signal = shutdown.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        signal.cancelled().await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => return result.map_err(Into::into),
-        _ = shutdown.cancelled() => {}
+    let graceful = GracefulShutdown::new();
+    let mut builder = AutoBuilder::new(TokioExecutor::new());
+    builder.http1().half_close(true);
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
     }
-    match tokio::time::timeout(drain, server).await {
-        Ok(result) => result.map_err(Into::into),
-        Err(_) => {
-            tracing::warn!(?drain, "drain deadline passed; dropping open connections");
-            Ok(())
-        }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?drain, "drain deadline passed; dropping open connections");
     }
+    Ok(())
 }

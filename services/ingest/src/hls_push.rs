@@ -22,6 +22,8 @@ use crate::publish::{MediaChunk, PublishGate, Publisher};
 /// Segments held while waiting for a playlist; past this the oldest is announced with the
 /// target duration as its length.
 const MAX_PENDING: usize = 16;
+/// Announced segment names remembered per session (more than any sliding playlist lists).
+const REMEMBERED_NAMES: usize = 64;
 /// Duration assumed for a segment that no playlist described.
 const ASSUMED_SEGMENT_MS: u32 = 2_000;
 
@@ -36,6 +38,13 @@ struct PushSession {
     publisher: Box<dyn Publisher>,
     /// Segments received but not yet announced, in arrival order.
     pending: VecDeque<(String, Bytes)>,
+    /// Segments a playlist listed before they arrived (ffmpeg sends the final playlist before
+    /// the final segment), with their durations.
+    expected: HashMap<String, u32>,
+    /// Names announced lately, so a sliding playlist does not expect them again.
+    announced: VecDeque<String>,
+    /// The playlist said `#EXT-X-ENDLIST`: end once nothing is expected.
+    ended: bool,
     /// The fMP4 init segment, prepended to every fMP4 chunk so each decodes alone.
     init: Option<Bytes>,
     next_pts_ms: i64,
@@ -129,6 +138,9 @@ impl HlsPush {
                     *slot = Some(PushSession {
                         publisher,
                         pending: VecDeque::new(),
+                        expected: HashMap::new(),
+                        announced: VecDeque::new(),
+                        ended: false,
                         init: None,
                         next_pts_ms: 0,
                         last_activity: Instant::now(),
@@ -146,7 +158,11 @@ impl HlsPush {
         match kind {
             PushedFile::Fmp4Init => session.init = Some(body),
             PushedFile::TsSegment | PushedFile::Fmp4Segment => {
-                session.pending.push_back((file.to_string(), body));
+                if let Some(duration_ms) = session.expected.remove(file) {
+                    announce(session, file, body, duration_ms).await?;
+                } else {
+                    session.pending.push_back((file.to_string(), body));
+                }
                 if session.pending.len() > MAX_PENDING {
                     tracing::warn!("hls push sends segments without playlists; assuming durations");
                     let (name, bytes) = session.pending.pop_front().expect("not empty");
@@ -161,15 +177,18 @@ impl HlsPush {
                     if let Some(at) = session.pending.iter().position(|(n, _)| *n == uri) {
                         let (name, bytes) = session.pending.remove(at).expect("position is valid");
                         announce(session, &name, bytes, duration_ms).await?;
+                    } else if !session.announced.contains(&uri) {
+                        session.expected.insert(uri, duration_ms);
                     }
                 }
-                if playlist.ended {
-                    let session = slot.take().expect("session exists");
-                    finish(session).await;
-                    drop(slot);
-                    self.forget_if_empty(key, &entry);
-                }
+                session.ended |= playlist.ended;
             }
+        }
+        if session.ended && session.expected.is_empty() {
+            let session = slot.take().expect("session exists");
+            finish(session).await;
+            drop(slot);
+            self.forget_if_empty(key, &entry);
         }
         Ok(StatusCode::CREATED)
     }
@@ -209,6 +228,10 @@ async fn announce(
         duration_ms,
     };
     session.next_pts_ms += i64::from(duration_ms);
+    session.announced.push_back(name.to_string());
+    if session.announced.len() > REMEMBERED_NAMES {
+        session.announced.pop_front();
+    }
     session.publisher.chunk(chunk).await
 }
 
@@ -227,7 +250,13 @@ async fn put_file(
     Path((key, file)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    Ok(push.handle(&key, &file, body).await?)
+    // Muxers often close the connection without waiting for the answer, which cancels this
+    // future; the work runs in its own task so a segment is never half-announced.
+    let work = tokio::spawn(async move { push.handle(&key, &file, body).await });
+    let outcome = work
+        .await
+        .map_err(|e| livecast_core::Error::internal(format!("hls push task failed: {e}")))?;
+    Ok(outcome?)
 }
 
 /// The broadcaster's muxer deletes segments that slid out of its window; Livecast keeps its own

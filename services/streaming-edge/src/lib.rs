@@ -1,58 +1,61 @@
-//! The streaming edge: serves HLS to viewers from the regional blob store through a cache.
+//! The streaming edge: serves HLS to viewers in its region.
 //!
-//! This release serves probes and metrics over its backends; HLS delivery arrives with the edge work (see docs/status.md).
+//! - Playlists come from the [`SegmentIndex`], kept in memory, fed by `livecast.segments` and
+//!   `livecast.stream-events`, and filled from the catalogue (a [`PlaybackDirectory`]) the
+//!   first time a stream is asked for.
+//! - Init and media segments come from the regional blob store through a bounded in-memory
+//!   cache that coalesces concurrent misses into one origin read.
+//! - Playlists and objects carry CDN-friendly `Cache-Control`, `ETag` and `Last-Modified`,
+//!   answer conditional and range requests, and allow any origin (CORS) for browser players.
+//!
+//! [`EdgeService`] is what both the standalone binary ([`run`]) and the all-in-one process
+//! serve.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod config;
+pub mod directory;
+mod events;
+mod grpc_directory;
+mod http;
+mod index;
+mod metrics;
+pub mod objects;
+pub mod playlist;
+mod respond;
+mod service;
+pub mod timeline;
+
+use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-use livecast_blob::BlobConfig;
-use livecast_bus::BusConfig;
-use livecast_service::config::HttpConfig;
-use livecast_service::{Readiness, Shutdown};
-use serde::Deserialize;
+use livecast_service::Shutdown;
 use tokio::net::TcpListener;
 
-/// Everything the service needs to start.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Probes and metrics.
-    pub http: HttpConfig,
-    /// This region's name.
-    pub region: String,
-    /// Where media objects are stored.
-    pub blob: BlobConfig,
-    /// Where events travel.
-    pub bus: BusConfig,
-}
+pub use config::{Config, EdgeSettings};
+pub use directory::{PlaybackDirectory, PlaybackStream};
+pub use grpc_directory::GrpcPlaybackDirectory;
+pub use index::{IndexedStream, SegmentIndex};
+pub use service::EdgeService;
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            http: HttpConfig::on(SocketAddr::from(([127, 0, 0, 1], 8084))),
-            region: "local".into(),
-            blob: BlobConfig::Local {
-                dir: PathBuf::from("data/blobs"),
-            },
-            bus: BusConfig::InProcess,
-        }
-    }
-}
-
-/// Runs the service on an already-bound listener until `shutdown`.
+/// Runs the standalone edge on an already-bound listener until `shutdown`.
 pub async fn run(config: Config, http: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    let settings = config.edge.clone().with_region(config.region.clone());
+    settings.validate().context("invalid edge configuration")?;
     let blob = livecast_blob::open(&config.blob)
         .await
         .context("cannot open the blob store")?;
     let bus = livecast_bus::open(&config.bus)
         .await
         .context("cannot open the event bus")?;
-    let readiness = Readiness::new()
-        .with(livecast_blob::readiness_check(blob.clone()))
-        .with(livecast_bus::readiness_check(bus.clone()));
-    livecast_service::http::serve_service(http, Router::new(), readiness, &config.http, shutdown)
-        .await
+    let directory = GrpcPlaybackDirectory::new(&config.catalogue_endpoint)?;
+    let service = EdgeService::new(blob, bus, Arc::new(directory), settings).await?;
+    service.spawn(shutdown.clone());
+    livecast_service::http::serve_service(
+        http,
+        service.http_routes(),
+        service.readiness(),
+        &config.http,
+        shutdown,
+    )
+    .await
 }

@@ -1,5 +1,8 @@
 //! The RTMP server in-process on port 0 with a recording gate, and the ffmpeg/ffprobe helpers
 //! the tests drive it with. Set `TEST_LOG` to see the server's logs.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,357 @@
+//! [`StreamTranscoder`]: one per live stream, one call per source chunk.
+
+use std::{io::Write, path::Path, sync::OnceLock};
+
+use ffmpeg_next::{Rational, frame, picture};
+use tracing::debug;
+
+use crate::{
+    AUDIO_RENDITION, ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput,
+    TranscodeOptions, codecs,
+    decode::{Demuxed, Source, VideoInput, plausible_rate},
+    encode_audio::{AudioTrack, ChunkAudio},
+    encode_video::{RenditionEncoder, VIDEO_TIME_BASE, VideoSettings},
+    ladder::{self, VideoRendition},
+    mux::{self, Track},
+    timeline::{ChunkClock, rescale},
+};
+
+/// Frame rate assumed when neither the container nor the codec states one.
+const FALLBACK_FRAME_RATE: Rational = Rational(30, 1);
+const MILLIS: Rational = Rational(1, 1000);
+
+/// Transcodes the chunks of one live stream, in order.
+///
+/// Keeps what must not change between chunks: the renditions chosen from the first picture
+/// (so the master playlist stays stable) and the audio encoder and timeline.
+pub struct StreamTranscoder {
+    ladder: Ladder,
+    options: TranscodeOptions,
+    video_settings: VideoSettings,
+    renditions: Option<Vec<VideoRendition>>,
+    audio: AudioTrack,
+}
+
+/// The video side of the chunk being transcoded.
+#[derive(Default)]
+struct ChunkVideo {
+    encoders: Vec<RenditionEncoder>,
+    packets: u32,
+    frames: u32,
+    decode_errors: u32,
+}
+
+impl StreamTranscoder {
+    /// Checks the ladder and options and prepares a transcoder for a new stream.
+    pub fn new(ladder: Ladder, options: TranscodeOptions) -> Result<Self, MediaError> {
+        ladder.validate()?;
+        if !(1_000..=60_000).contains(&options.max_chunk_ms) {
+            return Err(MediaError::Config(
+                "max_chunk_ms must be 1 to 60 seconds".into(),
+            ));
+        }
+        init_ffmpeg()?;
+        let global_header = mux::mp4_wants_global_header()?;
+        let video_settings = VideoSettings {
+            preset: options.preset.clone(),
+            threads: options.x264_threads,
+            keyint: options.max_chunk_ms * 60 / 1000,
+            global_header,
+        };
+        let audio = AudioTrack::new(ladder.audio_bitrate, global_header);
+        Ok(Self {
+            ladder,
+            options,
+            video_settings,
+            renditions: None,
+            audio,
+        })
+    }
+
+    /// Transcodes one chunk into every rendition that fits the source, plus audio only.
+    ///
+    /// Blocking and CPU-heavy. Call with the chunks of the stream in order: the audio encoder
+    /// carries samples across the boundary. Bad input is [`MediaError::Undecodable`] or
+    /// [`MediaError::NoMedia`].
+    pub fn transcode(
+        &mut self,
+        input: &SourceChunkInput,
+    ) -> Result<Vec<EncodedRendition>, MediaError> {
+        match input.media {
+            ChunkMedia::File(path) => self.transcode_file(path, input),
+            ChunkMedia::Bytes(bytes) => {
+                let mut builder = tempfile::Builder::new();
+                builder.prefix("livecast-chunk-");
+                let mut file = match &self.options.temp_dir {
+                    Some(dir) => builder.tempfile_in(dir)?,
+                    None => builder.tempfile()?,
+                };
+                file.write_all(bytes)?;
+                file.flush()?;
+                self.transcode_file(file.path(), input)
+            }
+        }
+    }
+
+    fn transcode_file(
+        &mut self,
+        path: &Path,
+        input: &SourceChunkInput,
+    ) -> Result<Vec<EncodedRendition>, MediaError> {
+        if input.pts_ms < 0 {
+            return Err(MediaError::Config(format!(
+                "chunk {} starts at {} ms: the stream timeline starts at 0",
+                input.seq, input.pts_ms
+            )));
+        }
+        let mut source = Source::open(path)?;
+        let clock = chunk_clock(&source, input.pts_ms);
+        let mut video = ChunkVideo::default();
+        let mut audio_chunk = self.audio.begin_chunk();
+        let mut corrupt_packets = 0u32;
+
+        loop {
+            let packet = match source.read()? {
+                Demuxed::End => break,
+                Demuxed::Corrupt => {
+                    corrupt_packets += 1;
+                    continue;
+                }
+                Demuxed::Packet(packet) => packet,
+            };
+            let index = packet.stream();
+            if let Some(video_input) = source.video.as_mut().filter(|v| v.index == index) {
+                video.packets += 1;
+                if video_input.decoder.send_packet(&packet).is_err() {
+                    video.decode_errors += 1;
+                    continue;
+                }
+                self.receive_video(video_input, &mut video, &clock)?;
+            } else if let Some(audio_input) = source.audio.as_mut().filter(|a| a.index == index) {
+                self.audio
+                    .push(&mut audio_chunk, audio_input, packet, &clock)?;
+            }
+        }
+        if let Some(video_input) = source.video.as_mut()
+            && video_input.decoder.send_eof().is_ok()
+        {
+            self.receive_video(video_input, &mut video, &clock)?;
+        }
+        for encoder in &mut video.encoders {
+            encoder.finish()?;
+        }
+        let audio_errors = audio_chunk.decode_errors;
+        let audio = match source.audio.as_mut() {
+            Some(audio_input) => self.audio.finish(audio_chunk, audio_input, &clock)?,
+            None => None,
+        };
+
+        let damage = format!(
+            "{corrupt_packets} unreadable packets; {} of {} video packets and {audio_errors} audio \
+             packets failed to decode",
+            video.decode_errors, video.packets
+        );
+        // A video stream without packets (a TS whose camera is off) is an audio-only chunk; one
+        // whose packets give no picture is broken.
+        if video.packets > 0 && video.frames == 0 {
+            return Err(MediaError::undecodable(format!(
+                "no video frame could be decoded ({damage})"
+            )));
+        }
+        if video.frames == 0 && audio.is_none() {
+            return Err(MediaError::undecodable(format!(
+                "neither video nor audio could be decoded ({damage})"
+            )));
+        }
+        if corrupt_packets + video.decode_errors + audio_errors > 0 {
+            debug!(seq = input.seq, %damage, "chunk had damaged packets");
+        }
+
+        let renditions = self.assemble(video.encoders, audio.as_ref())?;
+        debug!(
+            seq = input.seq,
+            pts_ms = input.pts_ms,
+            nominal_ms = input.duration_ms,
+            frames = video.frames,
+            renditions = renditions.len(),
+            audio_copied = audio.as_ref().map(|a| a.copied),
+            "transcoded chunk"
+        );
+        Ok(renditions)
+    }
+
+    /// Feeds every frame the decoder has ready to each rendition's encoder.
+    fn receive_video(
+        &mut self,
+        input: &mut VideoInput,
+        chunk: &mut ChunkVideo,
+        clock: &ChunkClock,
+    ) -> Result<(), MediaError> {
+        let start = clock.start(VIDEO_TIME_BASE);
+        let mut decoded = frame::Video::empty();
+        while input.decoder.receive_frame(&mut decoded).is_ok() {
+            let Some(ts) = decoded.timestamp().or(decoded.pts()) else {
+                continue;
+            };
+            let pts = clock.map(ts, input.time_base, VIDEO_TIME_BASE);
+            // Pictures before the chunk's first keyframe (an open GOP's leading pictures)
+            // belong to the previous segment.
+            if pts < start - 90 {
+                continue;
+            }
+            decoded.set_pts(Some(pts));
+            // Decoder picture types would otherwise steer x264's frame-type decisions.
+            decoded.set_kind(picture::Type::None);
+            if chunk.encoders.is_empty() {
+                chunk.encoders = self.open_encoders(input, &decoded)?;
+            }
+            for encoder in &mut chunk.encoders {
+                encoder.push(&decoded)?;
+            }
+            chunk.frames += 1;
+        }
+        Ok(())
+    }
+
+    fn open_encoders(
+        &mut self,
+        input: &VideoInput,
+        first: &frame::Video,
+    ) -> Result<Vec<RenditionEncoder>, MediaError> {
+        let renditions = self.renditions.get_or_insert_with(|| {
+            let sar = first.aspect_ratio();
+            let width = if sar.numerator() > 0 && sar.denominator() > 0 {
+                (f64::from(first.width()) * f64::from(sar)).round() as u32
+            } else {
+                first.width()
+            };
+            ladder::fit(&self.ladder, width, first.height())
+        });
+        let rate = input
+            .frame_rate
+            .or_else(|| input.decoder.frame_rate().filter(|r| plausible_rate(*r)))
+            .unwrap_or(FALLBACK_FRAME_RATE);
+        renditions
+            .iter()
+            .map(|rendition| RenditionEncoder::open(rendition.clone(), rate, &self.video_settings))
+            .collect()
+    }
+
+    /// Muxes every rendition of the chunk.
+    fn assemble(
+        &self,
+        encoders: Vec<RenditionEncoder>,
+        audio: Option<&ChunkAudio>,
+    ) -> Result<Vec<EncodedRendition>, MediaError> {
+        let audio_track = || {
+            audio.map(|a| Track {
+                parameters: a.parameters.clone(),
+                time_base: a.time_base,
+                packets: &a.packets,
+            })
+        };
+        let mut out = Vec::with_capacity(encoders.len() + 1);
+        for encoder in encoders.iter().filter(|e| !e.packets.is_empty()) {
+            let mut tracks = vec![Track {
+                parameters: encoder.parameters(),
+                time_base: VIDEO_TIME_BASE,
+                packets: &encoder.packets,
+            }];
+            tracks.extend(audio_track());
+            let rendition = &encoder.rendition;
+            let rate = encoder.frame_rate();
+            let frame_rate_milli = (f64::from(rate) * 1000.0).round() as u32;
+            out.push(package(
+                &rendition.name,
+                (rendition.width, rendition.height),
+                &tracks,
+                frame_rate_milli,
+            )?);
+        }
+        if let Some(track) = audio_track() {
+            out.push(package(AUDIO_RENDITION, (0, 0), &[track], 0)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Muxes the tracks of one rendition and describes the result.
+fn package(
+    name: &str,
+    (width, height): (u32, u32),
+    tracks: &[Track],
+    frame_rate_milli: u32,
+) -> Result<EncodedRendition, MediaError> {
+    let fragmented = mux::fragment(tracks)?;
+    let codecs = codecs::from_init_segment(&fragmented.init)
+        .ok_or_else(|| MediaError::Ffmpeg(format!("{name}: no CODECS in the init segment")))?;
+    let main = &tracks[0];
+    let (start, end) = span(main);
+    let start_ms = rescale(start, main.time_base, MILLIS);
+    let duration_ms =
+        u32::try_from(rescale(end - start, main.time_base, MILLIS).max(0)).unwrap_or(u32::MAX);
+    let bits = fragmented.media.len() as u64 * 8;
+    let bandwidth = u32::try_from(bits * 1000 / u64::from(duration_ms.max(1))).unwrap_or(u32::MAX);
+    Ok(EncodedRendition {
+        name: name.to_string(),
+        width,
+        height,
+        audio_only: width == 0,
+        init_segment: fragmented.init,
+        media_segment: fragmented.media,
+        start_ms,
+        duration_ms,
+        codecs,
+        bandwidth,
+        frame_rate_milli,
+    })
+}
+
+/// First presentation time and end of the last packet, in the track's time base.
+fn span(track: &Track) -> (i64, i64) {
+    let start = track
+        .packets
+        .iter()
+        .filter_map(|p| p.pts())
+        .min()
+        .unwrap_or(0);
+    let end = track
+        .packets
+        .iter()
+        .filter_map(|p| p.pts().map(|pts| pts + p.duration().max(0)))
+        .max()
+        .unwrap_or(start);
+    (start, end)
+}
+
+/// The chunk's origin is its earliest timestamp over the streams we use: what the ingest calls
+/// the chunk start (the first media tag of an FLV chunk, the start of a pushed HLS segment).
+fn chunk_clock(source: &Source, pts_ms: i64) -> ChunkClock {
+    let video = source
+        .video
+        .as_ref()
+        .and_then(|v| v.start.map(|s| (s, v.time_base)));
+    let audio = source
+        .audio
+        .as_ref()
+        .and_then(|a| a.start.map(|s| (s, a.time_base)));
+    let micros = Rational::new(1, 1_000_000);
+    let (origin, base) = [video, audio]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(start, base)| rescale(*start, *base, micros))
+        .unwrap_or((0, MILLIS));
+    ChunkClock::new(origin, base, pts_ms)
+}
+
+fn init_ffmpeg() -> Result<(), MediaError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        ffmpeg_next::init().map_err(|e| e.to_string())?;
+        // FFmpeg logs to stderr on its own; keep it to errors so bad input does not flood it.
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+        Ok(())
+    })
+    .clone()
+    .map_err(|e| MediaError::Ffmpeg(format!("initialising: {e}")))
+}

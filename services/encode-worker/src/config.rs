@@ -1,0 +1,120 @@
+//! Configuration of the encode worker.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use livecast_blob::BlobConfig;
+use livecast_bus::BusConfig;
+use livecast_media::{Ladder, Rung, TranscodeOptions};
+use livecast_service::config::HttpConfig;
+use serde::Deserialize;
+
+/// Everything the worker needs to start.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Probes and metrics.
+    pub http: HttpConfig,
+    /// This region's name (stamped on the segments it announces).
+    pub region: String,
+    /// How chunks are transcoded.
+    pub worker: WorkerSettings,
+    /// Where chunks are read and segments written.
+    pub blob: BlobConfig,
+    /// Where chunk and segment events travel.
+    pub bus: BusConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: HttpConfig::on(SocketAddr::from(([127, 0, 0, 1], 8083))),
+            region: "local".into(),
+            worker: WorkerSettings::default(),
+            blob: BlobConfig::Local {
+                dir: PathBuf::from("data/blobs"),
+            },
+            bus: BusConfig::InProcess,
+        }
+    }
+}
+
+/// How chunks are transcoded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Chunks transcoded at once (each one a consumer-group member); 0 means one per core.
+    pub concurrency: usize,
+    /// x264 preset.
+    pub preset: String,
+    /// The ladder; the default is 1080p, 720p, 480p, 360p and 240p plus audio.
+    pub ladder: Vec<RungSettings>,
+    /// AAC bitrate of every rendition, bits per second.
+    pub audio_bitrate: u32,
+    /// Partitions of each topic when the worker creates it.
+    pub topic_partitions: u32,
+}
+
+/// One rung of the ladder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RungSettings {
+    /// Its name (`720p`).
+    pub name: String,
+    /// Picture height.
+    pub height: u32,
+    /// Video bitrate, bits per second.
+    pub video_bitrate: u32,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        let ladder = Ladder::default();
+        WorkerSettings {
+            concurrency: 0,
+            preset: "veryfast".into(),
+            ladder: ladder
+                .rungs
+                .iter()
+                .map(|rung| RungSettings {
+                    name: rung.name.clone(),
+                    height: rung.height,
+                    video_bitrate: rung.video_bitrate,
+                })
+                .collect(),
+            audio_bitrate: ladder.audio_bitrate,
+            topic_partitions: 8,
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The ladder to encode.
+    pub fn ladder(&self) -> Ladder {
+        Ladder {
+            rungs: self
+                .ladder
+                .iter()
+                .map(|r| Rung::new(r.name.clone(), r.height, r.video_bitrate))
+                .collect(),
+            audio_bitrate: self.audio_bitrate,
+        }
+    }
+
+    /// Encoder options.
+    pub fn transcode_options(&self) -> TranscodeOptions {
+        TranscodeOptions {
+            preset: self.preset.clone(),
+            ..TranscodeOptions::default()
+        }
+    }
+
+    /// How many chunks are transcoded at once.
+    pub fn concurrency(&self) -> usize {
+        if self.concurrency > 0 {
+            self.concurrency
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}

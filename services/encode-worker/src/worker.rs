@@ -1,0 +1,178 @@
+//! Turning one source chunk into every rendition of the ladder: read it from the blob store,
+//! transcode it off the reactor, write the CMAF segments, announce them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use livecast_blob::BlobStore;
+use livecast_bus::EventBus;
+use livecast_core::{Error, EventId, RegionName, RenditionName, StreamId, blob_keys};
+use livecast_media::{
+    ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
+    TranscodeOptions,
+};
+use livecast_proto::{topics, v1};
+use prost::Message;
+
+use crate::metrics;
+
+/// What became of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Every rendition was written and announced.
+    Encoded,
+    /// The chunk cannot be decoded; it was skipped.
+    BadInput,
+    /// The stream ended; its encoder state was released.
+    EndOfStream,
+}
+
+/// Transcodes chunks; shared by every consumer task of the process.
+pub struct EncodeWorker {
+    blob: Arc<dyn BlobStore>,
+    bus: Arc<dyn EventBus>,
+    region: RegionName,
+    ladder: Ladder,
+    options: TranscodeOptions,
+    /// One transcoder per live stream: audio encoders and timelines carry across chunks.
+    transcoders: Mutex<HashMap<StreamId, Arc<Mutex<StreamTranscoder>>>>,
+}
+
+impl EncodeWorker {
+    /// A worker writing to `blob` and announcing on `bus`.
+    pub fn new(
+        blob: Arc<dyn BlobStore>,
+        bus: Arc<dyn EventBus>,
+        region: RegionName,
+        ladder: Ladder,
+        options: TranscodeOptions,
+    ) -> Result<Self, Error> {
+        ladder
+            .validate()
+            .map_err(|e| Error::invalid(format!("invalid ladder: {e}")))?;
+        Ok(EncodeWorker {
+            blob,
+            bus,
+            region,
+            ladder,
+            options,
+            transcoders: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Handles one `SourceChunk`. Errors are transient (the chunk is retried, not committed);
+    /// a chunk that can never decode is reported as [`ChunkOutcome::BadInput`].
+    pub async fn handle(&self, chunk: &v1::SourceChunk) -> Result<ChunkOutcome, Error> {
+        let stream = StreamId::parse(chunk.stream_id.clone())?;
+        if chunk.end_of_stream {
+            self.transcoders
+                .lock()
+                .expect("transcoders lock")
+                .remove(&stream);
+            metrics::chunk("end_of_stream");
+            return Ok(ChunkOutcome::EndOfStream);
+        }
+        let media = self.blob.get(&chunk.blob_key).await?;
+        let transcoder = self.transcoder(&stream, chunk.discontinuity)?;
+        let input = (chunk.seq, chunk.pts_ms, chunk.duration_ms);
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut transcoder = transcoder.lock().expect("transcoder lock");
+            transcoder.transcode(&SourceChunkInput {
+                media: ChunkMedia::Bytes(&media),
+                seq: input.0,
+                pts_ms: input.1,
+                duration_ms: input.2,
+            })
+        })
+        .await
+        .map_err(|e| Error::internal(format!("transcode task failed: {e}")))?;
+        metrics::transcode_seconds(started.elapsed().as_secs_f64());
+        let mut renditions = match result {
+            Ok(renditions) => renditions,
+            Err(error) if error.is_bad_input() => {
+                tracing::warn!(stream_id = %stream, seq = chunk.seq, %error, "source chunk skipped");
+                metrics::chunk("bad_input");
+                return Ok(ChunkOutcome::BadInput);
+            }
+            Err(MediaError::Config(message)) => return Err(Error::invalid(message)),
+            Err(error) => return Err(Error::unavailable(error.to_string())),
+        };
+        // Lowest first: a player that is behind gets something to play soonest.
+        renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
+        for rendition in &renditions {
+            self.store_and_announce(&stream, chunk, rendition).await?;
+        }
+        metrics::chunk("encoded");
+        Ok(ChunkOutcome::Encoded)
+    }
+
+    fn transcoder(
+        &self,
+        stream: &StreamId,
+        fresh: bool,
+    ) -> Result<Arc<Mutex<StreamTranscoder>>, Error> {
+        let mut transcoders = self.transcoders.lock().expect("transcoders lock");
+        if fresh {
+            // A reconnect may change the source's codecs or size: start from scratch.
+            transcoders.remove(stream);
+        }
+        if let Some(existing) = transcoders.get(stream) {
+            return Ok(existing.clone());
+        }
+        let transcoder = StreamTranscoder::new(self.ladder.clone(), self.options.clone())
+            .map_err(|e| Error::invalid(format!("cannot build the transcoder: {e}")))?;
+        let transcoder = Arc::new(Mutex::new(transcoder));
+        transcoders.insert(stream.clone(), transcoder.clone());
+        Ok(transcoder)
+    }
+
+    async fn store_and_announce(
+        &self,
+        stream: &StreamId,
+        chunk: &v1::SourceChunk,
+        rendition: &EncodedRendition,
+    ) -> Result<(), Error> {
+        let name = RenditionName::parse(rendition.name.clone())?;
+        let init_key = blob_keys::init_segment(stream, &name);
+        let segment_key = blob_keys::media_segment(stream, &name, chunk.seq);
+        self.blob
+            .put(&init_key, rendition.init_segment.clone())
+            .await?;
+        self.blob
+            .put(&segment_key, rendition.media_segment.clone())
+            .await?;
+        let ready = v1::SegmentReady {
+            event_id: EventId::generate().to_string(),
+            stream_id: stream.to_string(),
+            rendition: Some(v1::RenditionInfo {
+                name: rendition.name.clone(),
+                width: rendition.width,
+                height: rendition.height,
+                bandwidth: rendition.bandwidth,
+                average_bandwidth: rendition.bandwidth,
+                codecs: rendition.codecs.clone(),
+                frame_rate_milli: rendition.frame_rate_milli,
+                audio_only: rendition.audio_only,
+            }),
+            seq: chunk.seq,
+            duration_ms: rendition.duration_ms,
+            discontinuity: chunk.discontinuity,
+            blob_key: segment_key,
+            init_blob_key: init_key,
+            program_date_time_ms: chunk.wall_clock_ms,
+            size_bytes: rendition.media_segment.len() as u64,
+            region: self.region.to_string(),
+        };
+        self.bus
+            .publish(
+                topics::SEGMENTS,
+                stream.as_str(),
+                Bytes::from(ready.encode_to_vec()),
+            )
+            .await?;
+        Ok(())
+    }
+}

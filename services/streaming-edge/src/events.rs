@@ -1,0 +1,121 @@
+//! The edge's event consumers: segments and lifecycle events into the [`SegmentIndex`].
+//!
+//! Every edge instance must see every event, so each joins its own consumer group
+//! (`edge-{region}-{uuid}`) at the live end. The group lives as long as the process: it never
+//! commits, because a restarted edge rebuilds its index from the catalogue, not from offsets.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use livecast_bus::{EventBus, StartFrom, SubscribeOptions, Subscription};
+use livecast_core::Error;
+use livecast_proto::{topics, v1};
+use livecast_service::Shutdown;
+use prost::Message as _;
+
+use crate::index::SegmentIndex;
+use crate::metrics;
+
+/// Subscriptions made before the edge serves, so no event published after start-up is missed.
+pub struct EdgeSubscriptions {
+    segments: Box<dyn Subscription>,
+    stream_events: Box<dyn Subscription>,
+}
+
+impl std::fmt::Debug for EdgeSubscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeSubscriptions").finish_non_exhaustive()
+    }
+}
+
+/// The consumer group of one edge instance.
+pub fn group_for(region: &str) -> String {
+    format!("edge-{region}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Joins `livecast.segments` and `livecast.stream-events` at their live end.
+pub async fn subscribe(bus: &dyn EventBus, group: &str) -> anyhow::Result<EdgeSubscriptions> {
+    let options = SubscribeOptions {
+        group: group.to_owned(),
+        start_from: StartFrom::Latest,
+    };
+    let segments = bus
+        .subscribe(topics::SEGMENTS, options.clone())
+        .await
+        .with_context(|| format!("cannot subscribe to {}", topics::SEGMENTS))?;
+    let stream_events = bus
+        .subscribe(topics::STREAM_EVENTS, options)
+        .await
+        .with_context(|| format!("cannot subscribe to {}", topics::STREAM_EVENTS))?;
+    Ok(EdgeSubscriptions {
+        segments,
+        stream_events,
+    })
+}
+
+/// Applies every event to `index` until `shutdown`.
+pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Shutdown) {
+    let segments_index = index.clone();
+    tokio::spawn(consume(
+        subscriptions.segments,
+        topics::SEGMENTS,
+        shutdown.clone(),
+        move |payload| {
+            let index = segments_index.clone();
+            async move {
+                let ready = v1::SegmentReady::decode(payload.as_ref())
+                    .map_err(|e| Error::invalid(format!("undecodable SegmentReady: {e}")))?;
+                index.apply_segment(&ready).await
+            }
+        },
+    ));
+    tokio::spawn(consume(
+        subscriptions.stream_events,
+        topics::STREAM_EVENTS,
+        shutdown,
+        move |payload| {
+            let index = index.clone();
+            async move {
+                let event = v1::StreamEvent::decode(payload.as_ref())
+                    .map_err(|e| Error::invalid(format!("undecodable StreamEvent: {e}")))?;
+                index.apply_stream_event(&event).await
+            }
+        },
+    ));
+}
+
+/// Hands every message to `apply`. Applying only touches memory, so a failure is a message
+/// that can never apply (undecodable, invalid ids): it is counted, logged and skipped.
+async fn consume<F, Fut>(
+    mut subscription: Box<dyn Subscription>,
+    topic: &'static str,
+    shutdown: Shutdown,
+    apply: F,
+) where
+    F: Fn(bytes::Bytes) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            next = subscription.next() => next,
+        };
+        let message = match next {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(topic, %error, "event bus read failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                }
+            }
+        };
+        match apply(message.payload.clone()).await {
+            Ok(()) => metrics::event(topic, "applied"),
+            Err(error) => {
+                metrics::event(topic, "rejected");
+                tracing::warn!(topic, partition = message.partition, offset = message.offset, %error, "event rejected");
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! HLS playlists (RFC 8216, version 7, CMAF segments) rendered from the segment index, never
+//! from blob listings.
+
+use std::cmp::Reverse;
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+
+use crate::timeline::{RenditionTimeline, Segment, StreamTimeline};
+
+/// Codecs of an audio-only variant whose encoder did not say (AAC-LC).
+const DEFAULT_AUDIO_CODECS: &str = "mp4a.40.2";
+
+/// A rendered media playlist and what its HTTP headers are derived from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPlaylist {
+    /// The playlist text.
+    pub body: String,
+    /// `EXT-X-TARGETDURATION`, in seconds.
+    pub target_duration_secs: u64,
+    /// When the newest listed segment ends (ms since the epoch), for `Last-Modified`.
+    pub newest_end_ms: i64,
+}
+
+/// The master playlist: one variant per playable rendition, video from the highest bandwidth
+/// down, the audio-only variant last. `None` when nothing is playable yet.
+pub fn master(stream: &StreamTimeline) -> Option<String> {
+    let mut variants: Vec<_> = stream
+        .playable()
+        .filter_map(|(name, timeline)| timeline.info().map(|info| (name, timeline, info)))
+        .collect();
+    if variants.is_empty() {
+        return None;
+    }
+    variants.sort_by_key(|(name, timeline, info)| {
+        (
+            info.audio_only,
+            Reverse(timeline.bandwidth()),
+            Reverse(info.height),
+            (*name).clone(),
+        )
+    });
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for (name, timeline, info) in variants {
+        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={}", timeline.bandwidth());
+        if info.average_bandwidth > 0 {
+            let _ = write!(out, ",AVERAGE-BANDWIDTH={}", info.average_bandwidth);
+        }
+        if info.audio_only {
+            let codecs = quoted_safe(&info.codecs);
+            let codecs = if codecs.is_empty() {
+                DEFAULT_AUDIO_CODECS.to_owned()
+            } else {
+                codecs
+            };
+            let _ = write!(out, ",CODECS=\"{codecs}\"");
+        } else {
+            if info.width > 0 && info.height > 0 {
+                let _ = write!(out, ",RESOLUTION={}x{}", info.width, info.height);
+            }
+            let codecs = quoted_safe(&info.codecs);
+            if !codecs.is_empty() {
+                let _ = write!(out, ",CODECS=\"{codecs}\"");
+            }
+            if info.frame_rate_milli > 0 {
+                let _ = write!(
+                    out,
+                    ",FRAME-RATE={}.{:03}",
+                    info.frame_rate_milli / 1000,
+                    info.frame_rate_milli % 1000
+                );
+            }
+        }
+        let _ = write!(out, "\n{name}/index.m3u8\n");
+    }
+    Some(out)
+}
+
+/// The media playlist of one rendition: the live window, or every segment with `ENDLIST` once
+/// the stream is complete. `None` when no segment is indexed yet.
+pub fn media(
+    timeline: &RenditionTimeline,
+    complete: bool,
+    live_window: usize,
+) -> Option<MediaPlaylist> {
+    let segments = if complete {
+        timeline.all()
+    } else {
+        timeline.live_window(live_window)
+    };
+    let first = segments.first()?;
+    let target_duration_secs = timeline.target_duration_secs();
+    let mut out = String::with_capacity(256 + segments.len() * 96);
+    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration_secs}");
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", first.seq);
+    let _ = writeln!(
+        out,
+        "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+        timeline.discontinuities_before(first.seq)
+    );
+    if complete {
+        out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+    }
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+    for segment in &segments {
+        write_segment(&mut out, segment);
+    }
+    if complete {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    let newest_end_ms = segments
+        .last()
+        .map_or(0, |s| s.program_date_time_ms + i64::from(s.duration_ms));
+    Some(MediaPlaylist {
+        body: out,
+        target_duration_secs,
+        newest_end_ms,
+    })
+}
+
+fn write_segment(out: &mut String, segment: &Segment) {
+    if segment.discontinuity {
+        out.push_str("#EXT-X-DISCONTINUITY\n");
+    }
+    let _ = writeln!(
+        out,
+        "#EXT-X-PROGRAM-DATE-TIME:{}",
+        program_date_time(segment.program_date_time_ms)
+    );
+    let _ = write!(
+        out,
+        "#EXTINF:{}.{:03},\n{}.m4s\n",
+        segment.duration_ms / 1000,
+        segment.duration_ms % 1000,
+        segment.seq
+    );
+}
+
+/// RFC 3339 in UTC with milliseconds (`2026-11-05T12:00:00.000Z`); times outside what a
+/// calendar can show are clamped to the epoch.
+pub fn program_date_time(ms: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+/// A codecs string fit for a quoted attribute (no quotes, no control characters).
+fn quoted_safe(codecs: &str) -> String {
+    codecs
+        .chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::RenditionInfo;
+    use livecast_core::{RenditionName, StreamStatus};
+
+    fn info(width: u32, height: u32, bandwidth: u32, audio_only: bool) -> RenditionInfo {
+        RenditionInfo {
+            width,
+            height,
+            bandwidth,
+            average_bandwidth: bandwidth / 2,
+            codecs: if audio_only {
+                String::new()
+            } else {
+                "avc1.64001f,mp4a.40.2".into()
+            },
+            frame_rate_milli: if audio_only { 0 } else { 29_970 },
+            audio_only,
+        }
+    }
+
+    fn segment(seq: u64, discontinuity: bool) -> Segment {
+        Segment {
+            seq,
+            duration_ms: 2_000,
+            discontinuity,
+            program_date_time_ms: 1_767_225_600_000 + seq as i64 * 2_000,
+            size_bytes: 10,
+        }
+    }
+
+    fn stream(seqs: u64, disc_at: &[u64]) -> StreamTimeline {
+        let mut stream = StreamTimeline::default();
+        stream.apply_status(StreamStatus::StreamActive);
+        for (name, info) in [
+            ("audio", info(0, 0, 64_000, true)),
+            ("360p", info(640, 360, 800_000, false)),
+            ("720p", info(1280, 720, 3_000_000, false)),
+        ] {
+            for seq in 0..seqs {
+                stream.apply_segment(
+                    RenditionName::parse(name).unwrap(),
+                    Some(info.clone()),
+                    segment(seq, disc_at.contains(&seq)),
+                );
+            }
+        }
+        stream
+    }
+
+    #[test]
+    fn master_lists_video_highest_first_and_audio_last() {
+        let text = master(&stream(1, &[])).unwrap();
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=3000000,AVERAGE-BANDWIDTH=1500000,RESOLUTION=1280x720,\
+             CODECS=\"avc1.64001f,mp4a.40.2\",FRAME-RATE=29.970\n720p/index.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=800000,AVERAGE-BANDWIDTH=400000,RESOLUTION=640x360,\
+             CODECS=\"avc1.64001f,mp4a.40.2\",FRAME-RATE=29.970\n360p/index.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=64000,AVERAGE-BANDWIDTH=32000,CODECS=\"mp4a.40.2\"\n\
+             audio/index.m3u8\n"
+        );
+        assert_eq!(master(&StreamTimeline::default()), None);
+    }
+
+    #[test]
+    fn live_media_playlist_lists_the_window_with_discontinuity_counts() {
+        let stream = stream(10, &[2, 7]);
+        let rendition = stream
+            .rendition(&RenditionName::parse("720p").unwrap())
+            .unwrap();
+        let playlist = media(rendition, false, 3).unwrap();
+        assert_eq!(
+            playlist.body,
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:14.000Z\n\
+             #EXTINF:2.000,\n7.m4s\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:16.000Z\n#EXTINF:2.000,\n8.m4s\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:18.000Z\n#EXTINF:2.000,\n9.m4s\n"
+        );
+        assert_eq!(playlist.newest_end_ms, 1_767_225_600_000 + 20_000);
+    }
+
+    #[test]
+    fn complete_media_playlist_lists_everything_and_ends() {
+        let stream = stream(4, &[]);
+        let rendition = stream
+            .rendition(&RenditionName::parse("audio").unwrap())
+            .unwrap();
+        let body = media(rendition, true, 3).unwrap().body;
+        assert!(body.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{body}");
+        assert!(body.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{body}");
+        assert!(body.ends_with("3.m4s\n#EXT-X-ENDLIST\n"), "{body}");
+        assert_eq!(body.matches("#EXTINF:").count(), 4);
+    }
+
+    #[test]
+    fn program_date_time_is_rfc3339_utc_with_milliseconds() {
+        assert_eq!(program_date_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            program_date_time(1_767_225_600_123),
+            "2026-01-01T00:00:00.123Z"
+        );
+        assert_eq!(program_date_time(i64::MAX), "1970-01-01T00:00:00.000Z");
+    }
+}

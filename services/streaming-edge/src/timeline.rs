@@ -1,0 +1,415 @@
+//! What the edge knows about one stream: its lifecycle, its renditions and, per rendition, the
+//! ordered segments. Pure data with idempotent merges; [`crate::index`] feeds it from events and
+//! the catalogue, [`crate::playlist`] renders it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use livecast_core::{RenditionName, RenditionRecord, SegmentRecord, StreamStatus};
+use livecast_proto::v1;
+
+/// What a rendition is, as encoded (the master playlist is built from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionInfo {
+    /// Picture width in pixels (0 for audio-only).
+    pub width: u32,
+    /// Picture height in pixels (0 for audio-only).
+    pub height: u32,
+    /// Peak bits per second.
+    pub bandwidth: u32,
+    /// Average bits per second.
+    pub average_bandwidth: u32,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// Frames per second times 1000 (0 for audio-only).
+    pub frame_rate_milli: u32,
+    /// Whether it carries audio only.
+    pub audio_only: bool,
+}
+
+impl From<&v1::RenditionInfo> for RenditionInfo {
+    fn from(info: &v1::RenditionInfo) -> Self {
+        RenditionInfo {
+            width: info.width,
+            height: info.height,
+            bandwidth: info.bandwidth,
+            average_bandwidth: info.average_bandwidth,
+            codecs: info.codecs.clone(),
+            frame_rate_milli: info.frame_rate_milli,
+            audio_only: info.audio_only,
+        }
+    }
+}
+
+impl From<&RenditionRecord> for RenditionInfo {
+    fn from(record: &RenditionRecord) -> Self {
+        RenditionInfo {
+            width: record.width,
+            height: record.height,
+            bandwidth: record.bandwidth,
+            average_bandwidth: record.average_bandwidth,
+            codecs: record.codecs.clone(),
+            frame_rate_milli: record.frame_rate_milli,
+            audio_only: record.audio_only,
+        }
+    }
+}
+
+/// One media segment as a playlist lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Sequence number, continuous per rendition.
+    pub seq: u64,
+    /// Duration in milliseconds.
+    pub duration_ms: u32,
+    /// Whether a discontinuity precedes it.
+    pub discontinuity: bool,
+    /// Wall-clock time of its first frame, milliseconds since the Unix epoch.
+    pub program_date_time_ms: i64,
+    /// Size in bytes (used to estimate a bandwidth the encoder did not report).
+    pub size_bytes: u64,
+}
+
+impl From<&SegmentRecord> for Segment {
+    fn from(record: &SegmentRecord) -> Self {
+        Segment {
+            seq: record.seq,
+            duration_ms: record.duration_ms,
+            discontinuity: record.discontinuity,
+            program_date_time_ms: record.program_date_time,
+            size_bytes: record.size_bytes,
+        }
+    }
+}
+
+/// The segments of one rendition, by sequence number.
+#[derive(Debug, Clone, Default)]
+pub struct RenditionTimeline {
+    info: Option<RenditionInfo>,
+    segments: BTreeMap<u64, Segment>,
+    discontinuities: BTreeSet<u64>,
+    max_duration_ms: u32,
+}
+
+impl RenditionTimeline {
+    /// What the rendition is, once an event or the catalogue said so.
+    pub fn info(&self) -> Option<&RenditionInfo> {
+        self.info.as_ref()
+    }
+
+    /// The segment `seq`, if indexed.
+    pub fn segment(&self, seq: u64) -> Option<&Segment> {
+        self.segments.get(&seq)
+    }
+
+    /// Whether no segment is indexed yet.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Every indexed segment, in order.
+    pub fn all(&self) -> Vec<Segment> {
+        self.segments.values().copied().collect()
+    }
+
+    /// The first segment, in order.
+    pub fn first(&self) -> Option<&Segment> {
+        self.segments.values().next()
+    }
+
+    /// The segments a live playlist lists: the newest `window` segments, never across a hole.
+    ///
+    /// A hole among the newest `window` segments (a segment announced out of order) holds the
+    /// window back before it, so the late segment can still be listed in place and the media
+    /// sequence never goes backwards. A hole older than that is taken as lost and skipped.
+    pub fn live_window(&self, window: usize) -> Vec<Segment> {
+        let window = window.max(1);
+        let mut tail: Vec<u64> = self.segments.keys().rev().take(window).copied().collect();
+        tail.reverse();
+        let Some(&newest) = tail.last() else {
+            return Vec::new();
+        };
+        let frontier = tail
+            .windows(2)
+            .find(|pair| pair[1] != pair[0] + 1)
+            .map_or(newest, |pair| pair[0]);
+        let mut listed: Vec<Segment> = Vec::with_capacity(window);
+        for segment in self.segments.range(..=frontier).rev().map(|(_, s)| *s) {
+            if listed
+                .last()
+                .is_some_and(|next| segment.seq + 1 != next.seq)
+            {
+                break;
+            }
+            listed.push(segment);
+            if listed.len() == window {
+                break;
+            }
+        }
+        listed.reverse();
+        listed
+    }
+
+    /// Discontinuities before `seq` (what `EXT-X-DISCONTINUITY-SEQUENCE` counts).
+    pub fn discontinuities_before(&self, seq: u64) -> u64 {
+        self.discontinuities.range(..seq).count() as u64
+    }
+
+    /// The longest segment, rounded up to whole seconds (at least 1): `EXT-X-TARGETDURATION`.
+    /// Taken over every indexed segment, so it never shrinks while a stream is live.
+    pub fn target_duration_secs(&self) -> u64 {
+        u64::from(self.max_duration_ms).div_ceil(1000).max(1)
+    }
+
+    /// The peak bits per second: as reported, or estimated from the indexed segments.
+    pub fn bandwidth(&self) -> u32 {
+        match &self.info {
+            Some(info) if info.bandwidth > 0 => info.bandwidth,
+            _ => self
+                .segments
+                .values()
+                .filter(|s| s.duration_ms > 0)
+                .map(|s| s.size_bytes.saturating_mul(8_000) / u64::from(s.duration_ms))
+                .max()
+                .map_or(1, |bps| u32::try_from(bps).unwrap_or(u32::MAX).max(1)),
+        }
+    }
+
+    /// Adds a segment unless `seq` is known already (a redelivery keeps the first version, so
+    /// a listed segment never changes). Returns whether it was new.
+    fn insert(&mut self, segment: Segment) -> bool {
+        if self.segments.contains_key(&segment.seq) {
+            return false;
+        }
+        if segment.discontinuity {
+            self.discontinuities.insert(segment.seq);
+        }
+        self.max_duration_ms = self.max_duration_ms.max(segment.duration_ms);
+        self.segments.insert(segment.seq, segment);
+        true
+    }
+}
+
+/// Everything indexed about one stream.
+#[derive(Debug, Clone, Default)]
+pub struct StreamTimeline {
+    status: Option<StreamStatus>,
+    renditions: BTreeMap<RenditionName, RenditionTimeline>,
+}
+
+/// Order used when the catalogue's answer and the events disagree: the catalogue may have been
+/// read before an event this edge has already applied, so it may only move a stream forward.
+fn rank(status: StreamStatus) -> u8 {
+    match status {
+        StreamStatus::Pending => 0,
+        StreamStatus::Created => 1,
+        StreamStatus::StreamActive => 2,
+        StreamStatus::StreamComplete => 3,
+        StreamStatus::Archived => 4,
+        StreamStatus::Inactive => 5,
+    }
+}
+
+impl StreamTimeline {
+    /// A stream known only to be hidden or taken down.
+    pub fn gone(status: StreamStatus) -> Self {
+        StreamTimeline {
+            status: Some(status),
+            renditions: BTreeMap::new(),
+        }
+    }
+
+    /// The lifecycle state, once known.
+    pub fn status(&self) -> Option<StreamStatus> {
+        self.status
+    }
+
+    /// Whether viewers may no longer see the stream (ARCHIVED or INACTIVE).
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self.status,
+            Some(StreamStatus::Archived | StreamStatus::Inactive)
+        )
+    }
+
+    /// Whether the broadcast is over and plays as VOD.
+    pub fn is_complete(&self) -> bool {
+        self.status == Some(StreamStatus::StreamComplete)
+    }
+
+    /// Whether nothing at all is known (no status, no rendition).
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none() && self.renditions.is_empty()
+    }
+
+    /// One rendition.
+    pub fn rendition(&self, name: &RenditionName) -> Option<&RenditionTimeline> {
+        self.renditions.get(name)
+    }
+
+    /// The names of every rendition with anything indexed.
+    pub fn rendition_names(&self) -> Vec<RenditionName> {
+        self.renditions.keys().cloned().collect()
+    }
+
+    /// Renditions that can be played: described and with at least one segment.
+    pub fn playable(&self) -> impl Iterator<Item = (&RenditionName, &RenditionTimeline)> {
+        self.renditions
+            .iter()
+            .filter(|(_, timeline)| timeline.info.is_some() && !timeline.is_empty())
+    }
+
+    /// Applies a `SegmentReady`; idempotent on (rendition, seq). The latest description of a
+    /// rendition wins (the encoder refines its measured bandwidth as it goes). Segments of a
+    /// stream that is gone are ignored.
+    pub fn apply_segment(
+        &mut self,
+        rendition: RenditionName,
+        info: Option<RenditionInfo>,
+        segment: Segment,
+    ) -> bool {
+        if self.is_gone() {
+            return false;
+        }
+        let timeline = self.renditions.entry(rendition).or_default();
+        if info.is_some() {
+            timeline.info = info;
+        }
+        timeline.insert(segment)
+    }
+
+    /// Applies a lifecycle event; events arrive in order per stream, so the latest wins.
+    pub fn apply_status(&mut self, status: StreamStatus) {
+        self.status = Some(status);
+        if self.is_gone() {
+            self.renditions.clear();
+        }
+    }
+
+    /// Merges what the catalogue said. Segments and descriptions fill in what events did not
+    /// bring; the status only moves the stream forward (see [`rank`]).
+    pub fn merge_loaded(
+        &mut self,
+        status: StreamStatus,
+        renditions: &[RenditionRecord],
+        segments: &[SegmentRecord],
+    ) {
+        if self
+            .status
+            .is_none_or(|current| rank(status) > rank(current))
+        {
+            self.apply_status(status);
+        }
+        if self.is_gone() {
+            return;
+        }
+        for record in renditions {
+            let timeline = self.renditions.entry(record.name.clone()).or_default();
+            if timeline.info.is_none() {
+                timeline.info = Some(RenditionInfo::from(record));
+            }
+        }
+        for record in segments {
+            self.renditions
+                .entry(record.rendition.clone())
+                .or_default()
+                .insert(Segment::from(record));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn timeline(seqs: &[u64]) -> RenditionTimeline {
+        let mut timeline = RenditionTimeline::default();
+        for &seq in seqs {
+            timeline.insert(segment(seq, seq % 4 == 3));
+        }
+        timeline
+    }
+
+    fn segment(seq: u64, discontinuity: bool) -> Segment {
+        Segment {
+            seq,
+            duration_ms: 2_000,
+            discontinuity,
+            program_date_time_ms: 1_700_000_000_000 + seq as i64 * 2_000,
+            size_bytes: 100_000,
+        }
+    }
+
+    fn seqs(segments: &[Segment]) -> Vec<u64> {
+        segments.iter().map(|s| s.seq).collect()
+    }
+
+    #[test]
+    fn the_live_window_slides_and_holds_back_before_a_recent_hole() {
+        assert_eq!(seqs(&timeline(&[0, 1, 2, 3, 4]).live_window(3)), [2, 3, 4]);
+        assert_eq!(seqs(&timeline(&[0, 1]).live_window(3)), [0, 1]);
+        // 5 is late: hold back at 4 until it comes.
+        assert_eq!(
+            seqs(&timeline(&[0, 1, 2, 3, 4, 6]).live_window(3)),
+            [2, 3, 4]
+        );
+        assert_eq!(
+            seqs(&timeline(&[0, 1, 2, 3, 4, 5, 6]).live_window(3)),
+            [4, 5, 6]
+        );
+        // 2 never came and three newer segments exist: it is skipped, never listed across.
+        assert_eq!(seqs(&timeline(&[0, 1, 3, 4, 5]).live_window(3)), [3, 4, 5]);
+        assert!(timeline(&[]).live_window(3).is_empty());
+    }
+
+    #[test]
+    fn redelivery_keeps_the_first_version_and_counts_discontinuities_once() {
+        let mut timeline = timeline(&[0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(!timeline.insert(Segment {
+            duration_ms: 9_000,
+            ..segment(3, false)
+        }));
+        assert_eq!(timeline.segment(3).unwrap().duration_ms, 2_000);
+        assert_eq!(timeline.discontinuities_before(3), 0);
+        assert_eq!(timeline.discontinuities_before(4), 1);
+        assert_eq!(timeline.discontinuities_before(100), 2);
+        assert_eq!(timeline.target_duration_secs(), 2);
+        timeline.insert(Segment {
+            duration_ms: 2_001,
+            ..segment(9, false)
+        });
+        assert_eq!(timeline.target_duration_secs(), 3);
+        assert_eq!(timeline.bandwidth(), 400_000);
+    }
+
+    #[test]
+    fn the_catalogue_only_moves_a_stream_forward() {
+        let mut stream = StreamTimeline::default();
+        stream.apply_status(StreamStatus::StreamComplete);
+        stream.merge_loaded(StreamStatus::StreamActive, &[], &[]);
+        assert!(stream.is_complete());
+        stream.merge_loaded(StreamStatus::Inactive, &[], &[]);
+        assert!(stream.is_gone());
+        let rendition = RenditionName::parse("360p").unwrap();
+        assert!(!stream.apply_segment(rendition, None, segment(0, false)));
+        assert!(stream.rendition_names().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn a_live_window_is_contiguous_bounded_and_ends_at_most_at_the_newest(
+            present in proptest::collection::btree_set(0u64..40, 0..40),
+            window in 3usize..8,
+        ) {
+            let seqs: Vec<u64> = present.iter().copied().collect();
+            let listed = timeline(&seqs).live_window(window);
+            prop_assert!(listed.len() <= window);
+            prop_assert!(listed.windows(2).all(|pair| pair[1].seq == pair[0].seq + 1));
+            if let Some(last) = listed.last() {
+                prop_assert!(present.contains(&last.seq));
+            } else {
+                prop_assert!(present.is_empty());
+            }
+        }
+    }
+}
