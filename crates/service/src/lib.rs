@@ -3,7 +3,9 @@
 //! one shutdown signal with a bounded drain.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api_error;
+pub mod api_json;
 pub mod config;
 pub mod health;
 pub mod http;
@@ -12,7 +14,9 @@ pub mod runtime;
 pub mod shutdown;
 pub mod telemetry;
 
+pub use admin::AdminToken;
 pub use api_error::ApiError;
+pub use api_json::ApiJson;
 pub use health::{Readiness, ReadinessCheck};
 pub use livecast_core::Secret;
 pub use shutdown::Shutdown;

@@ -14,7 +14,9 @@ use livecast_metadata::{MetadataError, MetadataStore, StreamPage, StreamQuery};
 use livecast_proto::{topics, v1};
 use prost::Message;
 
-use crate::keys::{StreamKey, constant_time_eq, hash_secret};
+use livecast_service::admin::constant_time_eq;
+
+use crate::keys::{StreamKey, hash_secret};
 use crate::metrics;
 
 /// How often a read-modify-write is retried when another writer got there first.

@@ -1,5 +1,4 @@
-//! Stream keys and admin tokens: generated from the OS random source, stored only as a SHA-256
-//! hash, compared in constant time.
+//! Stream keys: generated from the OS random source, stored only as a SHA-256 hash.
 
 use std::fmt;
 
@@ -43,14 +42,6 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,13 +56,5 @@ mod tests {
         assert_eq!(a.hash(), hash_secret(a.expose()));
         assert_ne!(a.hash(), a.expose());
         assert!(!format!("{a:?}").contains(a.expose()));
-    }
-
-    #[test]
-    fn comparison_is_exact() {
-        assert!(constant_time_eq(b"token", b"token"));
-        assert!(!constant_time_eq(b"token", b"tokem"));
-        assert!(!constant_time_eq(b"token", b"token2"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

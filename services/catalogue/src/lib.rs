@@ -55,7 +55,7 @@ impl CatalogueService {
         let api = Arc::new(rest::ApiState {
             catalogue: catalogue.clone(),
             urls,
-            admin: rest::AdminToken::new(admin_token),
+            admin: livecast_service::AdminToken::new(Some(admin_token)),
         });
         Ok(CatalogueService {
             catalogue,

@@ -1,51 +1,18 @@
-//! The admin bearer token: every request that changes state needs it.
+//! Every request that changes state needs the admin bearer token.
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use livecast_core::{Error, ErrorKind};
-use livecast_service::{ApiError, Secret};
+use livecast_service::ApiError;
 
 use super::ApiState;
-use crate::keys::{constant_time_eq, hash_secret};
-
-/// The admin token, kept as a hash so comparisons take the same time whatever the input.
-#[derive(Debug, Clone)]
-pub struct AdminToken {
-    hash: String,
-}
-
-impl AdminToken {
-    /// Wraps the configured token.
-    pub fn new(token: &Secret) -> Self {
-        AdminToken {
-            hash: hash_secret(token.expose()),
-        }
-    }
-
-    /// Whether `presented` is the admin token.
-    pub fn matches(&self, presented: &str) -> bool {
-        constant_time_eq(hash_secret(presented).as_bytes(), self.hash.as_bytes())
-    }
-}
 
 /// Proof that the request carries the admin token; rejects with 401 otherwise.
 pub struct Admin;
 
 /// Whether the request carries the admin token; never rejects (public reads see less).
 pub struct MaybeAdmin(pub bool);
-
-fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
 
 impl FromRequestParts<Arc<ApiState>> for Admin {
     type Rejection = ApiError;
@@ -54,17 +21,8 @@ impl FromRequestParts<Arc<ApiState>> for Admin {
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
-        match bearer(parts) {
-            Some(token) if state.admin.matches(token) => Ok(Admin),
-            Some(_) => Err(ApiError(Error::new(
-                ErrorKind::Unauthenticated,
-                "the admin bearer token is not valid",
-            ))),
-            None => Err(ApiError(Error::new(
-                ErrorKind::Unauthenticated,
-                "this request changes state and needs 'Authorization: Bearer <admin token>'",
-            ))),
-        }
+        state.admin.authorize(parts, "changing streams")?;
+        Ok(Admin)
     }
 }
 
@@ -75,8 +33,6 @@ impl FromRequestParts<Arc<ApiState>> for MaybeAdmin {
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(MaybeAdmin(
-            bearer(parts).is_some_and(|token| state.admin.matches(token)),
-        ))
+        Ok(MaybeAdmin(state.admin.presented_by(parts)))
     }
 }

@@ -1,7 +1,6 @@
 //! The admin and viewer REST API under `/v1/videos`, a thin adapter over [`Catalogue`].
 
 mod auth;
-mod json;
 pub mod openapi;
 mod videos;
 pub mod views;
@@ -14,8 +13,6 @@ use axum::routing::{get, post, put};
 use crate::catalogue::Catalogue;
 use crate::config::PublicUrls;
 
-pub use auth::AdminToken;
-
 /// What the handlers share.
 #[derive(Debug)]
 pub struct ApiState {
@@ -24,7 +21,7 @@ pub struct ApiState {
     /// How URLs handed to clients are built.
     pub urls: PublicUrls,
     /// The admin bearer token.
-    pub admin: AdminToken,
+    pub admin: livecast_service::AdminToken,
 }
 
 /// The `/v1/videos` routes and the OpenAPI document at `/v1/openapi.json`.

@@ -9,13 +9,12 @@ use axum::http::StatusCode;
 use livecast_core::time::now_millis;
 use livecast_core::{Error, RegionName, StreamId, StreamRecord, StreamStatus};
 use livecast_metadata::{StreamQuery, StreamSort};
-use livecast_service::ApiError;
+use livecast_service::{ApiError, ApiJson};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::ApiState;
 use super::auth::{Admin, MaybeAdmin};
-use super::json::ApiJson;
 use super::views::{
     CreateVideo, CreatedVideoView, StatusChange, UpdateVideo, VideoList, VideoView,
     parse_status_filter, parse_time,

@@ -2,7 +2,6 @@
 //! `/v1/webhooks` (admin), a thin adapter over the hub and the webhook registry.
 
 mod auth;
-mod json;
 mod notifications;
 mod webhooks;
 
@@ -15,7 +14,7 @@ use axum::routing::get;
 use crate::delivery::Webhooks;
 use crate::hub::Hub;
 
-pub use auth::AdminToken;
+pub use livecast_service::AdminToken;
 
 /// What the handlers share.
 #[derive(Debug)]

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Admin;
-use super::json::ApiJson;
 use crate::notification::rfc3339;
 use crate::store::WebhookState;
+use livecast_service::ApiJson;
 
 /// `POST /v1/webhooks` body.
 #[derive(Debug, Deserialize)]
