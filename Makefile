@@ -15,7 +15,9 @@ test: test-deps
 
 # Long-form benchmarks against peers on this machine; figures go to bench/RESULTS.md.
 bench: deps
-	cargo run --release -p livecast-bench --bin catalogue-bench
+	cargo build --release -p livecast-bench
+	./target/release/catalogue-bench
+	ulimit -n 8192 && ./target/release/notification-bench
 
 build: deps
 	cargo build --workspace --all-targets
