@@ -2,7 +2,8 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec};
+use livecast_core::StreamId;
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec};
 
 static PUBLISHES: LazyLock<IntCounter> = LazyLock::new(|| {
     livecast_service::metrics::counter(
@@ -32,6 +33,38 @@ static CHUNK_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
         "Bytes of source chunks made durable.",
     )
 });
+
+static INPUT_BITRATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    livecast_service::metrics::gauge_vec(
+        "livecast_ingest_input_bitrate_bps",
+        "Bits per second of the latest source chunk, per live stream.",
+        &["stream_id"],
+    )
+});
+
+static REALTIME_RATIO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    livecast_service::metrics::gauge_vec(
+        "livecast_ingest_realtime_ratio_milli",
+        "Media time received over wall time since the session began, x1000, per live stream.",
+        &["stream_id"],
+    )
+});
+
+/// The uplink of `stream` as of its latest chunk.
+pub fn uplink(stream: &StreamId, bitrate: u32, ratio_milli: u32) {
+    INPUT_BITRATE
+        .with_label_values(&[stream.as_str()])
+        .set(i64::from(bitrate));
+    REALTIME_RATIO
+        .with_label_values(&[stream.as_str()])
+        .set(i64::from(ratio_milli));
+}
+
+/// `stream` completed: its per-stream series go away.
+pub fn stream_gone(stream: &StreamId) {
+    let _ = INPUT_BITRATE.remove_label_values(&[stream.as_str()]);
+    let _ = REALTIME_RATIO.remove_label_values(&[stream.as_str()]);
+}
 
 /// A publishing session was admitted.
 pub fn publish_started() {

@@ -105,6 +105,7 @@ impl PublishGate for Ingest {
             stream,
             epoch,
             discontinuity,
+            uplink: Uplink::new(),
         }))
     }
 }
@@ -262,7 +263,10 @@ impl Inner {
         }
         .await;
         match outcome {
-            Ok(()) => tracing::info!(stream_id = %stream.id, "stream complete"),
+            Ok(()) => {
+                metrics::stream_gone(&stream.id);
+                tracing::info!(stream_id = %stream.id, "stream complete");
+            }
             Err(error) => {
                 tracing::error!(stream_id = %stream.id, %error, "stream completion not announced")
             }
@@ -276,6 +280,37 @@ struct StreamPublisher {
     stream: AuthorizedStream,
     epoch: u32,
     discontinuity: bool,
+    uplink: Uplink,
+}
+
+/// What the broadcaster's uplink delivers: media time against wall time.
+struct Uplink {
+    began: std::time::Instant,
+    media_ms: u64,
+}
+
+impl Uplink {
+    fn new() -> Self {
+        Uplink {
+            began: std::time::Instant::now(),
+            media_ms: 0,
+        }
+    }
+
+    /// Records a chunk; returns its bitrate and the session's real-time ratio (x1000): media
+    /// received over wall time since the publish began, about 1000 for a healthy live uplink.
+    fn record(&mut self, bytes: u64, duration_ms: u32) -> (u32, u32) {
+        self.media_ms += u64::from(duration_ms);
+        let bitrate = (bytes * 8 * 1000)
+            .checked_div(u64::from(duration_ms))
+            .unwrap_or(0);
+        let wall_ms = (self.began.elapsed().as_millis() as u64).max(1);
+        let ratio = self.media_ms * 1000 / wall_ms;
+        (
+            u32::try_from(bitrate).unwrap_or(u32::MAX),
+            u32::try_from(ratio).unwrap_or(u32::MAX),
+        )
+    }
 }
 
 #[async_trait::async_trait]
@@ -284,6 +319,7 @@ impl Publisher for StreamPublisher {
         let seq = self.inner.next_seq(&self.stream.id)?;
         let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
         let size = chunk.bytes.len() as u64;
+        let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
         self.inner.blob.put(&key, chunk.bytes).await?;
         let event = v1::SourceChunk {
             event_id: EventId::generate().to_string(),
@@ -298,9 +334,12 @@ impl Publisher for StreamPublisher {
             wall_clock_ms: now_millis() - i64::from(chunk.duration_ms),
             size_bytes: size,
             end_of_stream: false,
+            input_bitrate,
+            realtime_ratio_milli,
         };
         self.inner.publish_chunk(event).await?;
         metrics::chunk_stored(size);
+        metrics::uplink(&self.stream.id, input_bitrate, realtime_ratio_milli);
         Ok(())
     }
 

@@ -223,6 +223,18 @@ async fn a_20_second_rtmp_push_becomes_gapless_durable_chunks() {
             .values()
             .all(|c| c.container == "flv" && c.epoch == 0 && !c.discontinuity)
     );
+    for chunk in chunks.values() {
+        let expected = chunk.size_bytes * 8 * 1000 / u64::from(chunk.duration_ms);
+        assert_eq!(
+            u64::from(chunk.input_bitrate),
+            expected,
+            "uplink bitrate on every chunk"
+        );
+        assert!(
+            chunk.realtime_ratio_milli > 0,
+            "uplink ratio on every chunk"
+        );
+    }
     ingest.assert_durable_and_gapless(&chunks).await;
 }
 
