@@ -4,11 +4,15 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test bench build deps test-deps lint fmt
+.PHONY: run test bench web build deps test-deps lint fmt
 
-run: deps
+run: deps web
 	cargo build --bin livecast
 	./target/debug/livecast
+
+# The viewer app, embedded into the livecast binary at build time.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 test: test-deps
 	scripts/test.sh

@@ -10,6 +10,8 @@ packages=(
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev
 )
+# Node.js builds the viewer app; the machine's own install is used when there is one.
+command -v node >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for package in "${packages[@]}"; do

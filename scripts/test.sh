@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# Starts the real test servers, runs every test against them, and stops them whatever happens.
-set -euo pipefail
+# Starts the real test servers, runs every test against them, and stops them whatever happens:
+#   1. the Rust workspace (unit, conformance, service and end-to-end tests) with cargo nextest;
+#   2. the deployment checks (Helm chart rendered, linted and validated; Dockerfile in step);
+#   3. the viewer web app in headless Chromium against a running livecast.
+# Every part runs even when an earlier one failed; the exit status says whether all passed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 servers_dir="$(pwd)/.test-servers"
-scripts/test-servers.sh start "$servers_dir"
+scripts/test-servers.sh start "$servers_dir" || exit 1
 trap 'scripts/test-servers.sh stop "$servers_dir"' EXIT
 # shellcheck source=/dev/null
 source "$servers_dir/env"
 export LIVECAST_TEST_REQUIRE_ENGINES=1
 
-cargo nextest run --workspace --no-fail-fast --failure-output final "$@"
+failed=()
+cargo nextest run --workspace --no-fail-fast --failure-output final "$@" || failed+=("workspace tests")
+scripts/check-deploy.sh || failed+=("deployment checks")
+scripts/test-web.sh "$servers_dir/web-artifacts" || failed+=("browser test")
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "make test: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "make test: every part passed"

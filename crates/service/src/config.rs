@@ -14,6 +14,9 @@ use serde::de::DeserializeOwned;
 /// Environment variable that names the configuration file.
 pub const CONFIG_FILE_VAR: &str = "LIVECAST_CONFIG";
 
+/// Environment variable that selects the log format; read by telemetry, not configuration.
+pub const LOG_FORMAT_VAR: &str = "LIVECAST_LOG_FORMAT";
+
 /// Loads `T` from `file` (if given) and the process environment.
 pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> anyhow::Result<T> {
     let env: Vec<(String, String)> = std::env::vars().collect();
@@ -49,7 +52,7 @@ fn env_dict(env: impl IntoIterator<Item = (String, String)>) -> Dict {
         let Some(path) = key.strip_prefix("LIVECAST_") else {
             continue;
         };
-        if key == CONFIG_FILE_VAR || path.is_empty() {
+        if key == CONFIG_FILE_VAR || key == LOG_FORMAT_VAR || path.is_empty() {
             continue;
         }
         let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
@@ -158,6 +161,7 @@ mod tests {
                 ("LIVECAST_BACKEND__ENDPOINT", "http://127.0.0.1"),
                 ("LIVECAST_BACKEND__PORT", "9092"),
                 ("OTHER_VAR", "ignored"),
+                ("LIVECAST_LOG_FORMAT", "json"),
             ]),
         )
         .unwrap();

@@ -43,6 +43,7 @@ impl Welcome {
         let token = self.admin_token.expose();
         format!(
             "\nLivecast is running.\n\
+             \n  watch         {http}/\
              \n  admin token   {token}\
              \n  health        {http}/readyz\
              \n  catalogue     {http}/v1/videos   (OpenAPI: {http}/v1/openapi.json)\
@@ -133,7 +134,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         .http_routes()
         .merge(ingest.http_routes())
         .merge(edge.http_routes())
-        .merge(notification.http_routes());
+        .merge(notification.http_routes())
+        .merge(livecast_web::router());
 
     let welcome = Welcome {
         http_url: format!("http://{http_addr}"),

@@ -471,7 +471,7 @@ async fn a_rolling_restart_of_two_edges_fails_no_request_of_50_viewers() {
     for viewer in viewers {
         viewer.await.unwrap();
     }
-    let failures = failures.lock().unwrap();
+    let failures = std::mem::take(&mut *failures.lock().unwrap());
     let total = total.load(Ordering::Relaxed);
     assert!(
         failures.is_empty(),

@@ -96,7 +96,7 @@ mod tests {
         router().oneshot(request).await.unwrap()
     }
 
-    fn header<'a>(response: &'a Response, name: header::HeaderName) -> &'a str {
+    fn header(response: &Response, name: header::HeaderName) -> &str {
         response.headers()[name].to_str().unwrap()
     }
 
