@@ -14,6 +14,9 @@ use serde::de::DeserializeOwned;
 /// Environment variable that names the configuration file.
 pub const CONFIG_FILE_VAR: &str = "LIVECAST_CONFIG";
 
+/// Variables the test suites read (`LIVECAST_TEST_KAFKA_BROKERS`, ...); never configuration.
+pub const TEST_VAR_PREFIX: &str = "LIVECAST_TEST_";
+
 /// Environment variable that selects the log format; read by telemetry, not configuration.
 pub const LOG_FORMAT_VAR: &str = "LIVECAST_LOG_FORMAT";
 
@@ -52,7 +55,11 @@ fn env_dict(env: impl IntoIterator<Item = (String, String)>) -> Dict {
         let Some(path) = key.strip_prefix("LIVECAST_") else {
             continue;
         };
-        if key == CONFIG_FILE_VAR || key == LOG_FORMAT_VAR || path.is_empty() {
+        if key == CONFIG_FILE_VAR
+            || key == LOG_FORMAT_VAR
+            || key.starts_with(TEST_VAR_PREFIX)
+            || path.is_empty()
+        {
             continue;
         }
         let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
@@ -162,6 +169,7 @@ mod tests {
                 ("LIVECAST_BACKEND__PORT", "9092"),
                 ("OTHER_VAR", "ignored"),
                 ("LIVECAST_LOG_FORMAT", "json"),
+                ("LIVECAST_TEST_KAFKA_BROKERS", "127.0.0.1:9"),
             ]),
         )
         .unwrap();

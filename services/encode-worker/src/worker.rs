@@ -102,8 +102,10 @@ impl EncodeWorker {
         };
         // Lowest first: a player that is behind gets something to play soonest.
         renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
+        let ladder_size = renditions.len() as u32;
         for rendition in &renditions {
-            self.store_and_announce(&stream, chunk, rendition).await?;
+            self.store_and_announce(&stream, chunk, rendition, ladder_size)
+                .await?;
         }
         metrics::chunk("encoded");
         Ok(ChunkOutcome::Encoded)
@@ -134,6 +136,7 @@ impl EncodeWorker {
         stream: &StreamId,
         chunk: &v1::SourceChunk,
         rendition: &EncodedRendition,
+        ladder_size: u32,
     ) -> Result<(), Error> {
         let name = RenditionName::parse(rendition.name.clone())?;
         let init_key = blob_keys::init_segment(stream, &name);
@@ -165,6 +168,7 @@ impl EncodeWorker {
             program_date_time_ms: chunk.wall_clock_ms,
             size_bytes: rendition.media_segment.len() as u64,
             region: self.region.to_string(),
+            ladder_size,
         };
         self.bus
             .publish(

@@ -200,11 +200,10 @@ impl SegmentIndex {
             program_date_time_ms: ready.program_date_time_ms,
             size_bytes: ready.size_bytes,
         };
-        self.entry(&id).await.write().apply_segment(
-            rendition,
-            Some(RenditionInfo::from(info)),
-            segment,
-        );
+        let entry = self.entry(&id).await;
+        let mut stream = entry.write();
+        stream.expect_ladder(ready.ladder_size);
+        stream.apply_segment(rendition, Some(RenditionInfo::from(info)), segment);
         Ok(())
     }
 

@@ -23,8 +23,12 @@ pub struct MediaPlaylist {
 }
 
 /// The master playlist: one variant per playable rendition, video from the highest bandwidth
-/// down, the audio-only variant last. `None` when nothing is playable yet.
+/// down, the audio-only variant last. `None` until every rendition of the ladder is playable, so
+/// a player never sees a partial ladder.
 pub fn master(stream: &StreamTimeline) -> Option<String> {
+    if !stream.ladder_complete() {
+        return None;
+    }
     let mut variants: Vec<_> = stream
         .playable()
         .filter_map(|(name, timeline)| timeline.info().map(|info| (name, timeline, info)))
@@ -211,6 +215,22 @@ mod tests {
             }
         }
         stream
+    }
+
+    #[test]
+    fn master_waits_for_the_whole_ladder() {
+        let mut partial = StreamTimeline::default();
+        partial.apply_status(StreamStatus::StreamActive);
+        partial.expect_ladder(3);
+        partial.apply_segment(
+            RenditionName::parse("audio").unwrap(),
+            Some(info(0, 0, 64_000, true)),
+            segment(0, false),
+        );
+        assert_eq!(master(&partial), None, "a partial ladder is not published");
+        let mut whole = stream(1, &[]);
+        whole.expect_ladder(3);
+        assert!(master(&whole).unwrap().contains("720p/index.m3u8"));
     }
 
     #[test]

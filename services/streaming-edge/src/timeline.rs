@@ -194,6 +194,8 @@ impl RenditionTimeline {
 pub struct StreamTimeline {
     status: Option<StreamStatus>,
     renditions: BTreeMap<RenditionName, RenditionTimeline>,
+    /// The most renditions one chunk was encoded into (0 when unknown).
+    ladder_size: usize,
 }
 
 /// Order used when the catalogue's answer and the events disagree: the catalogue may have been
@@ -215,6 +217,7 @@ impl StreamTimeline {
         StreamTimeline {
             status: Some(status),
             renditions: BTreeMap::new(),
+            ladder_size: 0,
         }
     }
 
@@ -256,6 +259,17 @@ impl StreamTimeline {
         self.renditions
             .iter()
             .filter(|(_, timeline)| timeline.info.is_some() && !timeline.is_empty())
+    }
+
+    /// Records that a chunk was encoded into `size` renditions.
+    pub fn expect_ladder(&mut self, size: u32) {
+        self.ladder_size = self.ladder_size.max(size as usize);
+    }
+
+    /// Whether every rendition of the ladder has a playable segment (always, when the ladder
+    /// size is unknown).
+    pub fn ladder_complete(&self) -> bool {
+        self.playable().count() >= self.ladder_size
     }
 
     /// Applies a `SegmentReady`; idempotent on (rendition, seq). The latest description of a

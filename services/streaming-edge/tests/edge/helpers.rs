@@ -263,6 +263,7 @@ impl World {
             program_date_time_ms: seg.at_ms,
             size_bytes: record.size_bytes,
             region: "test".into(),
+            ladder_size: 0,
         };
         self.publish(topics::SEGMENTS, id, ready.encode_to_vec())
             .await;
