@@ -8,10 +8,20 @@ use std::time::Duration;
 use livecast_core::{Error, ErrorKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::{EventBus, Message, SubscribeOptions};
+use crate::{EventBus, Message, SubscribeOptions, Subscription};
 
 /// Longest pause between two attempts at a failing message.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Whether a consumer commits what it handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Commit each message after its handler succeeded (or rejected it for good).
+    AfterHandling,
+    /// Never commit: the consumer rebuilds its state from elsewhere when it restarts (an edge
+    /// instance's own group, which only ever reads from the live end).
+    Never,
+}
 
 /// Delivers every message of `topic` to `handle` until `shutdown`, committing each after
 /// `handle` returns Ok. A message the handler rejects as invalid (InvalidArgument, NotFound,
@@ -27,18 +37,43 @@ pub async fn consume<F, Fut>(
     F: Fn(Message) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    let mut subscription = loop {
+    if let Some(subscription) = subscribe_until_ready(&bus, topic, &options, &shutdown).await {
+        consume_from(subscription, topic, Commit::AfterHandling, shutdown, handle).await;
+    }
+}
+
+/// Subscribes, retrying every second while the bus does not answer; `None` at shutdown.
+pub async fn subscribe_until_ready(
+    bus: &Arc<dyn EventBus>,
+    topic: &str,
+    options: &SubscribeOptions,
+    shutdown: &CancellationToken,
+) -> Option<Box<dyn Subscription>> {
+    loop {
         match bus.subscribe(topic, options.clone()).await {
-            Ok(subscription) => break subscription,
+            Ok(subscription) => return Some(subscription),
             Err(error) => {
                 tracing::warn!(topic, group = %options.group, %error, "cannot subscribe; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return,
+                    _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
         }
-    };
+    }
+}
+
+/// The loop of [`consume`] over an existing subscription.
+pub async fn consume_from<F, Fut>(
+    mut subscription: Box<dyn Subscription>,
+    topic: &str,
+    commit: Commit,
+    shutdown: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -74,7 +109,9 @@ pub async fn consume<F, Fut>(
                 }
             }
         }
-        if let Err(error) = subscription.commit(&message).await {
+        if commit == Commit::AfterHandling
+            && let Err(error) = subscription.commit(&message).await
+        {
             tracing::warn!(topic, %error, "commit failed; the message may be delivered again");
         }
     }

@@ -18,9 +18,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use livecast_bus::{EventBus, SubscribeOptions};
+use livecast_bus::{Commit, EventBus, SubscribeOptions};
 use livecast_core::Error;
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
@@ -32,9 +31,6 @@ use crate::hub::Hub;
 use crate::metrics;
 use crate::notification::StreamChange;
 use crate::store::Store;
-
-/// Longest pause between two attempts at an event that could not be recorded.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What handling an event needs.
 #[derive(Debug, Clone)]
@@ -90,58 +86,31 @@ pub async fn run(
 ) {
     let topic = topics::STREAM_EVENTS;
     let options = SubscribeOptions::latest(group.clone());
-    let mut subscription = loop {
-        match bus.subscribe(topic, options.clone()).await {
-            Ok(subscription) => break subscription,
-            Err(error) => {
-                tracing::warn!(topic, %group, %error, "cannot subscribe; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let Some(subscription) =
+        livecast_bus::subscribe_until_ready(&bus, topic, &options, &shutdown).await
+    else {
+        return;
     };
     joined.store(true, Ordering::SeqCst);
     tracing::info!(topic, %group, "consuming lifecycle events");
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            next = subscription.next() => next,
-        };
-        let message = match next {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(topic, %error, "event bus read failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-                continue;
-            }
-        };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match handler.handle(&message.payload).await {
-                Ok(()) => break,
-                Err(error) if livecast_bus::is_permanent(&error) => {
+    let handler = Arc::new(handler);
+    livecast_bus::consume_from(
+        subscription,
+        topic,
+        Commit::AfterHandling,
+        shutdown,
+        |message| {
+            let handler = handler.clone();
+            async move {
+                let result = handler.handle(&message.payload).await;
+                if let Err(error) = &result
+                    && livecast_bus::is_permanent(error)
+                {
                     metrics::event("rejected");
-                    tracing::warn!(topic, partition = message.partition, offset = message.offset,
-                        %error, "lifecycle event rejected and skipped");
-                    break;
                 }
-                Err(error) => {
-                    tracing::warn!(topic, %error, ?backoff, "lifecycle event not recorded; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+                result
             }
-        }
-        if let Err(error) = subscription.commit(&message).await {
-            tracing::warn!(topic, %error, "commit failed; the event may come again (and be dropped as a duplicate)");
-        }
-    }
+        },
+    )
+    .await;
 }

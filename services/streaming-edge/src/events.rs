@@ -4,10 +4,8 @@
 //! (`edge-{region}-{uuid}`) at the live end. The group lives as long as the process: it never
 //! commits, because a restarted edge rebuilds its index from the catalogue, not from offsets.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use livecast_bus::{EventBus, StartFrom, SubscribeOptions, Subscription};
+use livecast_bus::{Commit, EventBus, StartFrom, SubscribeOptions, Subscription};
 use livecast_core::Error;
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
@@ -84,10 +82,11 @@ pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Sh
     ));
 }
 
-/// Hands every message to `apply`. Applying only touches memory, so a failure is a message
-/// that can never apply (undecodable, invalid ids): it is counted, logged and skipped.
+/// Applies every message of `topic` until `shutdown`, counting the outcome. Never commits:
+/// the group is this instance's alone and a restarted edge rebuilds from the catalogue. A
+/// message that can never apply (undecodable, invalid ids) is counted, logged and skipped.
 async fn consume<F, Fut>(
-    mut subscription: Box<dyn Subscription>,
+    subscription: Box<dyn Subscription>,
     topic: &'static str,
     shutdown: Shutdown,
     apply: F,
@@ -95,27 +94,19 @@ async fn consume<F, Fut>(
     F: Fn(bytes::Bytes) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            next = subscription.next() => next,
-        };
-        let message = match next {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(topic, %error, "event bus read failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+    livecast_bus::consume_from(subscription, topic, Commit::Never, shutdown, |message| {
+        let applied = apply(message.payload);
+        async move {
+            let result = applied.await;
+            match &result {
+                Ok(()) => metrics::event(topic, "applied"),
+                Err(error) if livecast_bus::is_permanent(error) => {
+                    metrics::event(topic, "rejected")
                 }
+                Err(_) => {}
             }
-        };
-        match apply(message.payload.clone()).await {
-            Ok(()) => metrics::event(topic, "applied"),
-            Err(error) => {
-                metrics::event(topic, "rejected");
-                tracing::warn!(topic, partition = message.partition, offset = message.offset, %error, "event rejected");
-            }
+            result
         }
-    }
+    })
+    .await;
 }
