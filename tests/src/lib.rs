@@ -213,6 +213,37 @@ pub async fn probe_duration(url: &str) -> Result<f64, String> {
     })
 }
 
+/// One segment as a media playlist lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedSegment {
+    /// Its sequence number (from its `{seq}.m4s` name).
+    pub seq: u64,
+    /// Its `#EXTINF` duration in seconds.
+    pub duration: f64,
+    /// Its `#EXT-X-PROGRAM-DATE-TIME`, if given.
+    pub program_date_time: Option<String>,
+}
+
+/// The segments a media playlist lists, in order.
+pub fn listed_segments(playlist: &str) -> Vec<ListedSegment> {
+    let mut segments = Vec::new();
+    let (mut duration, mut program_date_time) = (0.0, None);
+    for line in playlist.lines() {
+        if let Some(value) = line.strip_prefix("#EXTINF:") {
+            duration = value.trim_end_matches(',').parse().unwrap_or(0.0);
+        } else if let Some(value) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            program_date_time = Some(value.to_string());
+        } else if let Some(seq) = line.strip_suffix(".m4s").and_then(|s| s.parse().ok()) {
+            segments.push(ListedSegment {
+                seq,
+                duration,
+                program_date_time: program_date_time.take(),
+            });
+        }
+    }
+    segments
+}
+
 /// The sequence numbers a media playlist lists, in order.
 pub fn listed_sequence_numbers(playlist: &str) -> Vec<u64> {
     playlist

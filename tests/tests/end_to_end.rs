@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
-use livecast_tests::{listed_sequence_numbers, play_to_end, push_test_stream, spawn_platform};
+use livecast_tests::{
+    listed_segments, listed_sequence_numbers, play_to_end, push_test_stream, spawn_platform,
+};
 use serde_json::Value;
 
-const PUSH_SECONDS: u32 = 8;
+/// One video frame at 30 fps: the tolerance for "aligned".
+const FRAME_SECONDS: f64 = 0.034;
 
 async fn status_of(platform: &livecast_tests::Platform, id: &str) -> String {
     let (_, body) = platform.get(&format!("/v1/videos/{id}")).await;
@@ -14,9 +17,10 @@ async fn status_of(platform: &livecast_tests::Platform, id: &str) -> String {
     json["status"].as_str().unwrap_or_default().to_string()
 }
 
-async fn assert_plays_as_vod(platform: &livecast_tests::Platform, id: &str) {
+async fn assert_plays_as_vod(platform: &livecast_tests::Platform, id: &str, pushed_seconds: u32) {
     let master_path = format!("/stream/{id}/master.m3u8");
     let master = platform.get(&master_path).await.1;
+    let mut video_playlists = Vec::new();
     for rendition in ["360p", "240p", "audio"] {
         let path = format!("/stream/{id}/{rendition}/index.m3u8");
         let playlist = platform
@@ -31,6 +35,24 @@ async fn assert_plays_as_vod(platform: &livecast_tests::Platform, id: &str) {
             "{rendition}: sequence numbers must be continuous"
         );
         assert!(seqs.len() >= 3, "{rendition}: {playlist}");
+        let url = format!("{}{path}", platform.http);
+        play_to_end(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{rendition} does not play: {e}"));
+        if rendition != "audio" {
+            video_playlists.push(listed_segments(&playlist));
+        }
+    }
+    // Segment boundaries align across renditions, so a player can switch at any of them.
+    let (first, second) = (&video_playlists[0], &video_playlists[1]);
+    assert_eq!(first.len(), second.len());
+    for (a, b) in first.iter().zip(second) {
+        assert_eq!(a.seq, b.seq);
+        assert!(
+            (a.duration - b.duration).abs() <= FRAME_SECONDS,
+            "{a:?} vs {b:?}"
+        );
+        assert_eq!(a.program_date_time, b.program_date_time, "seq {}", a.seq);
     }
     assert!(
         !master.contains("480p") && !master.contains("720p"),
@@ -39,7 +61,7 @@ async fn assert_plays_as_vod(platform: &livecast_tests::Platform, id: &str) {
     let duration = play_to_end(&format!("{}{master_path}", platform.http))
         .await
         .expect("the VOD playlist plays to the end");
-    let expected = f64::from(PUSH_SECONDS);
+    let expected = f64::from(pushed_seconds);
     assert!(
         (duration - expected).abs() < 2.5,
         "played {duration} s of a {expected} s broadcast"
@@ -47,7 +69,8 @@ async fn assert_plays_as_vod(platform: &livecast_tests::Platform, id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_rtmp_push_plays_live_then_as_vod_with_the_ladder() {
+async fn a_30_second_rtmp_push_plays_live_then_as_vod_with_the_aligned_ladder() {
+    const PUSH_SECONDS: u32 = 30;
     let platform = spawn_platform(|_| {}).await;
     let created = platform.create_stream("End to end over RTMP").await;
     let id = created["id"].as_str().unwrap().to_string();
@@ -81,12 +104,13 @@ async fn an_rtmp_push_plays_live_then_as_vod_with_the_ladder() {
             |_, b| b.contains("STREAM_COMPLETE"),
         )
         .await;
-    assert_plays_as_vod(&platform, &id).await;
+    assert_plays_as_vod(&platform, &id, PUSH_SECONDS).await;
     assert!(!platform.stopped());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_hls_push_plays_as_vod_with_the_ladder() {
+    const PUSH_SECONDS: u32 = 8;
     let platform = spawn_platform(|_| {}).await;
     let created = platform.create_stream("End to end over HLS push").await;
     let id = created["id"].as_str().unwrap().to_string();
@@ -106,7 +130,7 @@ async fn an_hls_push_plays_as_vod_with_the_ladder() {
             |_, b| b.contains("STREAM_COMPLETE"),
         )
         .await;
-    assert_plays_as_vod(&platform, &id).await;
+    assert_plays_as_vod(&platform, &id, PUSH_SECONDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
