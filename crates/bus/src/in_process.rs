@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use crate::{
-    BusError, EventBus, Message, StartFrom, SubscribeOptions, Subscription, validate_group,
-    validate_topic,
+    BusError, EventBus, Message, StartFrom, SubscribeOptions, Subscription, partition_count,
+    validate_group, validate_topic,
 };
 
 /// Messages kept per partition by [`InProcessBus::new`]; older ones are dropped.
@@ -115,15 +115,7 @@ impl Topic {
 impl EventBus for InProcessBus {
     async fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), BusError> {
         validate_topic(topic)?;
-        let count = i32::try_from(partitions)
-            .ok()
-            .filter(|count| *count > 0)
-            .ok_or_else(|| {
-                BusError::InvalidArgument(format!(
-                    "topic {topic} needs between 1 and {} partitions, not {partitions}",
-                    i32::MAX
-                ))
-            })?;
+        let count = partition_count(topic, partitions)?;
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = topics.get(topic) {
             let existing_count = existing.lock().partitions.len();

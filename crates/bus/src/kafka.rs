@@ -18,8 +18,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::kafka_subscription::KafkaSubscription;
 use crate::{
-    BusError, EventBus, KafkaSettings, SubscribeOptions, Subscription, validate_group,
-    validate_topic,
+    BusError, EventBus, KafkaSettings, SubscribeOptions, Subscription, partition_count,
+    validate_group, validate_topic,
 };
 
 /// How long `check()` waits for the brokers, so `/readyz` answers within a few seconds.
@@ -112,15 +112,7 @@ impl KafkaBus {
 impl EventBus for KafkaBus {
     async fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), BusError> {
         validate_topic(topic)?;
-        let count = i32::try_from(partitions)
-            .ok()
-            .filter(|count| *count > 0)
-            .ok_or_else(|| {
-                BusError::InvalidArgument(format!(
-                    "topic {topic} needs between 1 and {} partitions, not {partitions}",
-                    i32::MAX
-                ))
-            })?;
+        let count = partition_count(topic, partitions)?;
         let new_topic = NewTopic::new(
             topic,
             count,

@@ -141,6 +141,19 @@ pub async fn open(config: &BusConfig) -> Result<Arc<dyn EventBus>, BusError> {
 
 /// Kafka's rules for topic names, applied by both implementations so a name that works
 /// in-process also works on Kafka.
+/// A topic's partition count as Kafka takes it (1 to `i32::MAX`).
+pub(crate) fn partition_count(topic: &str, partitions: u32) -> Result<i32, BusError> {
+    i32::try_from(partitions)
+        .ok()
+        .filter(|count| *count > 0)
+        .ok_or_else(|| {
+            BusError::InvalidArgument(format!(
+                "topic {topic} needs between 1 and {} partitions, not {partitions}",
+                i32::MAX
+            ))
+        })
+}
+
 pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if topic.is_empty() || topic.len() > 249 || topic == "." || topic == ".." {
