@@ -41,4 +41,7 @@ if [ "${1:-}" = "test" ]; then
     echo "building the Kafka-protocol test broker (tansu), once per machine"
     cargo install --locked tansu --version 0.6.0 --features dynostore,libsql
   fi
+  if ! command -v cargo-fuzz >/dev/null; then
+    cargo install --locked cargo-fuzz --version 0.13.2
+  fi
 fi

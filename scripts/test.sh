@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the real test servers, runs every test against them, and stops them whatever happens:
 #   1. the Rust workspace (unit, conformance, service and end-to-end tests) with cargo nextest;
-#   2. the deployment checks (Helm chart rendered, linted and validated; Dockerfile in step);
-#   3. the viewer web app in headless Chromium against a running livecast.
+#   2. a bounded fuzz run of every client-facing parser (scripts/fuzz-smoke.sh);
+#   3. the deployment checks (Helm chart rendered, linted and validated; Dockerfile in step);
+#   4. the viewer web app in headless Chromium against a running livecast.
 # Every part runs even when an earlier one failed; the exit status says whether all passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ export LIVECAST_TEST_REQUIRE_ENGINES=1
 
 failed=()
 cargo nextest run --workspace --no-fail-fast --failure-output final "$@" || failed+=("workspace tests")
+scripts/fuzz-smoke.sh || failed+=("fuzz smoke")
 scripts/check-deploy.sh || failed+=("deployment checks")
 scripts/test-web.sh "$servers_dir/web-artifacts" || failed+=("browser test")
 

@@ -8,6 +8,17 @@ pub fn source_chunk(stream: &StreamId, epoch: u32, seq: u64, ext: SourceExt) -> 
     format!("source/{stream}/{epoch}/{seq}.{}", ext.as_str())
 }
 
+/// `source/{stream_id}/`: every source chunk and epoch claim of a stream.
+pub fn source_prefix(stream: &StreamId) -> String {
+    format!("source/{stream}/")
+}
+
+/// `source/{stream_id}/{epoch}/publisher`: written when an ingest instance starts an epoch, so
+/// every other instance sees that the stream continues there before its first chunk lands.
+pub fn source_epoch_claim(stream: &StreamId, epoch: u32) -> String {
+    format!("source/{stream}/{epoch}/publisher")
+}
+
 /// `hls/{stream_id}/{rendition}/init.mp4`: the CMAF init segment of a rendition.
 pub fn init_segment(stream: &StreamId, rendition: &RenditionName) -> String {
     format!("hls/{stream}/{rendition}/init.mp4")

@@ -5,7 +5,6 @@
 
 pub mod config;
 pub mod directory;
-pub mod flv;
 pub mod hls_push;
 mod metrics;
 pub mod publish;

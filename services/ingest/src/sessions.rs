@@ -29,6 +29,23 @@ struct StreamState {
     completion: Option<CancellationToken>,
 }
 
+/// A stream's chunks and epoch claims as listed in the blob store, which every ingest instance
+/// shares.
+#[derive(Debug, Default)]
+struct StoredProgress {
+    last_chunk: Option<(u32, u64)>,
+    claimed_epoch: Option<u32>,
+}
+
+/// What a publisher got from [`Inner::claim`].
+struct Claim {
+    epoch: u32,
+    /// The stream had an earlier epoch (here or on another instance).
+    discontinuity: bool,
+    /// This process did not know the stream: announce it live.
+    announce: bool,
+}
+
 /// The ingest side of publishing: admits broadcasters and turns their chunks into blobs and
 /// `SourceChunk` events.
 #[derive(Clone)]
@@ -85,15 +102,20 @@ impl PublishGate for Ingest {
                 return Err(error);
             }
         };
-        // A stream this process has not seen may have chunks from an earlier connection to
-        // another ingest instance: continue after them.
-        let resume = if self.inner.has_state(&stream.id) {
-            None
-        } else {
-            Some(self.inner.last_chunk(&stream.id).await?)
-        };
-        let (epoch, discontinuity) = self.inner.claim(&stream, resume)?;
-        if epoch == 0 || resume.is_some() {
+        // The stream may have chunks from earlier connections to other ingest instances (the
+        // blob store is shared): continue after them, whatever this process remembers.
+        let stored = self.inner.stored_progress(&stream.id).await?;
+        let Claim {
+            epoch,
+            discontinuity,
+            announce,
+        } = self.inner.claim(&stream, &stored)?;
+        let marker = blob_keys::source_epoch_claim(&stream.id, epoch);
+        if let Err(error) = self.inner.blob.put(&marker, Bytes::new()).await {
+            self.inner.release(stream.clone(), epoch);
+            return Err(error.into());
+        }
+        if announce {
             self.inner
                 .publish_lifecycle(&stream, StreamStatus::StreamActive, epoch)
                 .await?;
@@ -111,62 +133,70 @@ impl PublishGate for Ingest {
 }
 
 impl Inner {
-    fn has_state(&self, id: &StreamId) -> bool {
-        self.streams.lock().expect("streams lock").contains_key(id)
-    }
-
-    /// The highest (epoch, seq) stored for `id`, if any.
-    async fn last_chunk(&self, id: &StreamId) -> Result<Option<(u32, u64)>, Error> {
-        let prefix = format!("source/{id}/");
-        let objects = self.blob.list(&prefix).await?;
-        Ok(objects
-            .iter()
-            .filter_map(|object| {
-                let rest = object.key.strip_prefix(&prefix)?;
-                let (epoch, file) = rest.split_once('/')?;
-                let seq = file.split('.').next()?;
-                Some((epoch.parse().ok()?, seq.parse().ok()?))
-            })
-            .max())
+    /// What the blob store says about `id`: the highest (epoch, seq) of its chunks, and the
+    /// highest epoch any instance has claimed.
+    async fn stored_progress(&self, id: &StreamId) -> Result<StoredProgress, Error> {
+        let prefix = blob_keys::source_prefix(id);
+        let mut progress = StoredProgress::default();
+        for object in self.blob.list(&prefix).await? {
+            let Some((epoch, file)) = object.key[prefix.len()..].split_once('/') else {
+                continue;
+            };
+            let Ok(epoch) = epoch.parse::<u32>() else {
+                continue;
+            };
+            progress.claimed_epoch = progress.claimed_epoch.max(Some(epoch));
+            if let Some(Ok(seq)) = file.split('.').next().map(str::parse::<u64>) {
+                progress.last_chunk = progress.last_chunk.max(Some((epoch, seq)));
+            }
+        }
+        Ok(progress)
     }
 
     /// Takes the stream for one publisher; returns its epoch and whether a discontinuity
     /// precedes its first chunk.
-    fn claim(
-        &self,
-        stream: &AuthorizedStream,
-        resume: Option<Option<(u32, u64)>>,
-    ) -> Result<(u32, bool), Error> {
+    fn claim(&self, stream: &AuthorizedStream, stored: &StoredProgress) -> Result<Claim, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
-        if let Some(state) = streams.get_mut(&stream.id) {
-            if state.publishing {
+        let (epoch, next_seq) = match streams.get(&stream.id) {
+            Some(state) if state.publishing => {
                 metrics::rejected("already_live");
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!("stream {} already has a live publisher", stream.id),
                 ));
             }
-            if let Some(timer) = state.completion.take() {
-                timer.cancel();
-            }
-            state.epoch += 1;
-            state.publishing = true;
-            return Ok((state.epoch, true));
-        }
-        let (epoch, next_seq, discontinuity) = match resume.flatten() {
-            Some((epoch, seq)) => (epoch + 1, seq + 1, true),
-            None => (0, 0, false),
+            Some(state) => (state.epoch + 1, state.next_seq),
+            None => (0, 0),
         };
-        streams.insert(
-            stream.id.clone(),
-            StreamState {
-                epoch,
-                next_seq,
-                publishing: true,
-                completion: None,
-            },
-        );
-        Ok((epoch, discontinuity))
+        let epoch = epoch.max(stored.claimed_epoch.map_or(0, |epoch| epoch + 1));
+        let next_seq = next_seq.max(stored.last_chunk.map_or(0, |(_, seq)| seq + 1));
+        let state = StreamState {
+            epoch,
+            next_seq,
+            publishing: true,
+            completion: None,
+        };
+        let previous = streams.insert(stream.id.clone(), state);
+        let announce = previous.is_none();
+        if let Some(timer) = previous.and_then(|state| state.completion) {
+            timer.cancel();
+        }
+        Ok(Claim {
+            epoch,
+            discontinuity: epoch > 0,
+            announce,
+        })
+    }
+
+    /// Drops the state of `id` if it is still `epoch`, with nobody publishing.
+    fn forget(&self, id: &StreamId, epoch: u32) {
+        let mut streams = self.streams.lock().expect("streams lock");
+        if streams
+            .get(id)
+            .is_some_and(|state| state.epoch == epoch && !state.publishing)
+        {
+            streams.remove(id);
+        }
     }
 
     fn next_seq(&self, id: &StreamId) -> Result<u64, Error> {
@@ -236,6 +266,19 @@ impl Inner {
     }
 
     async fn complete(&self, stream: AuthorizedStream, epoch: u32) {
+        // The broadcaster may have come back through another ingest instance, which claimed a
+        // later epoch: the stream goes on there.
+        match self.stored_progress(&stream.id).await {
+            Ok(progress) if progress.claimed_epoch > Some(epoch) => {
+                self.forget(&stream.id, epoch);
+                tracing::info!(stream_id = %stream.id, "stream continues on another ingest instance");
+                return;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(stream_id = %stream.id, %error, "cannot list the stream's chunks; completing it");
+            }
+        }
         let seq = {
             let mut streams = self.streams.lock().expect("streams lock");
             match streams.get(&stream.id) {
@@ -273,6 +316,10 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "sessions_tests.rs"]
+mod tests;
 
 /// One broadcaster's session.
 struct StreamPublisher {

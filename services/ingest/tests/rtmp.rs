@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use livecast_ingest::flv::parse_flv;
+use livecast_formats::flv::parse_flv;
 use rand::RngCore;
 use support::{
     GOOD_KEY, decode_errors, eventually, ffmpeg_publish, first_video_frame_is_key, probe_streams,

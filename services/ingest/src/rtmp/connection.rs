@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::convert::{media_chunk, metadata_body, publish_refusal, without_query};
 use super::{RtmpConfig, metrics};
-use crate::flv::{FlvChunk, FlvChunker, FlvError};
 use crate::publish::{PublishGate, Publisher};
+use livecast_formats::flv::{FlvChunk, FlvChunker, FlvError};
 
 const READ_BUFFER: usize = 64 * 1024;
 /// After refusing a request: how long to wait for the client to read the answer and hang up.

@@ -5,8 +5,8 @@ use livecast_core::ErrorKind;
 use livecast_core::blob_keys::SourceExt;
 use rml_rtmp::sessions::StreamMetadata;
 
-use crate::flv::{FlvChunk, ScriptValue, on_metadata};
 use crate::publish::MediaChunk;
+use livecast_formats::flv::{FlvChunk, ScriptValue, on_metadata};
 
 /// The publish status code and metric reason for a refusal from the gate.
 pub(super) fn publish_refusal(kind: ErrorKind) -> (&'static str, &'static str) {

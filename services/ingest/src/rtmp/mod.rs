@@ -3,7 +3,7 @@
 //! The protocol work (handshake, chunk stream, AMF0 commands) is `rml_rtmp`'s, which is
 //! sans-I/O: this module owns the sockets, the timeouts, the connection limit and shutdown.
 //! Each accepted publish gets a [`Publisher`](crate::publish::Publisher) from the
-//! [`PublishGate`], and its media goes through an [`FlvChunker`](crate::flv::FlvChunker) into
+//! [`PublishGate`], and its media goes through an [`FlvChunker`](livecast_formats::flv::FlvChunker) into
 //! self-contained FLV source chunks. Only publishing is served; play requests are refused.
 
 mod connection;
@@ -18,8 +18,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::flv::DEFAULT_TARGET_MS;
 use crate::publish::PublishGate;
+use livecast_formats::flv::DEFAULT_TARGET_MS;
 
 /// How long connections get to flush their last chunk after shutdown is requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

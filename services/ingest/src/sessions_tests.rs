@@ -1,0 +1,149 @@
+//! Publishing sessions across ingest instances that share the blob store and the bus, as a
+//! fleet behind a load balancer does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use livecast_blob::{BlobStore, LocalBlobStore};
+use livecast_bus::{EventBus, InProcessBus, SubscribeOptions, Subscription};
+use livecast_core::blob_keys::SourceExt;
+use livecast_core::{Error, RegionName, StreamId, StreamStatus};
+use livecast_proto::{topics, v1};
+use prost::Message;
+
+use super::Ingest;
+use crate::directory::{AuthorizedStream, StreamDirectory};
+use crate::publish::{MediaChunk, PublishGate};
+
+const WINDOW: Duration = Duration::from_millis(400);
+
+struct OneStream(StreamId);
+
+#[async_trait::async_trait]
+impl StreamDirectory for OneStream {
+    async fn authorize(&self, _key: &str) -> Result<AuthorizedStream, Error> {
+        Ok(AuthorizedStream {
+            id: self.0.clone(),
+            name: "handover".into(),
+            status: StreamStatus::Created,
+        })
+    }
+}
+
+async fn bus() -> Arc<dyn EventBus> {
+    let bus = InProcessBus::new();
+    for topic in [topics::CHUNKS, topics::STREAM_EVENTS] {
+        bus.ensure_topic(topic, 1).await.unwrap();
+    }
+    Arc::new(bus)
+}
+
+fn media(pts_ms: i64) -> MediaChunk {
+    MediaChunk {
+        bytes: Bytes::from_static(b"chunk"),
+        container: SourceExt::Flv,
+        pts_ms,
+        duration_ms: 2_000,
+    }
+}
+
+/// Everything on `subscription` that arrives within `wait`.
+async fn drain(subscription: &mut Box<dyn Subscription>, wait: Duration) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    while let Ok(Ok(message)) = tokio::time::timeout(wait, subscription.next()).await {
+        out.push(message.payload);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(dir.path()).await.unwrap());
+    let bus = bus().await;
+    let stream = StreamId::generate();
+    let instance = || {
+        Ingest::new(
+            Arc::new(OneStream(stream.clone())),
+            blob.clone(),
+            bus.clone(),
+            RegionName::parse("test").unwrap(),
+            WINDOW,
+        )
+    };
+    let (first, second) = (instance(), instance());
+    let mut chunks = bus
+        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
+        .await
+        .unwrap();
+    let mut lifecycle = bus
+        .subscribe(topics::STREAM_EVENTS, SubscribeOptions::earliest("events"))
+        .await
+        .unwrap();
+
+    let mut publisher = first.begin("key").await.unwrap();
+    publisher.chunk(media(0)).await.unwrap();
+    publisher.chunk(media(2_000)).await.unwrap();
+    publisher.end().await;
+    // The broadcaster reconnects through the other instance, inside the window.
+    let mut publisher = second.begin("key").await.unwrap();
+    publisher.chunk(media(5_000)).await.unwrap();
+    tokio::time::sleep(WINDOW * 2).await;
+    publisher.chunk(media(7_000)).await.unwrap();
+
+    let before_end: Vec<v1::SourceChunk> = drain(&mut chunks, Duration::from_millis(100))
+        .await
+        .iter()
+        .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
+        .collect();
+    let numbered: Vec<(u32, u64, bool, bool)> = before_end
+        .iter()
+        .map(|c| (c.epoch, c.seq, c.discontinuity, c.end_of_stream))
+        .collect();
+    assert_eq!(
+        numbered,
+        vec![
+            (0, 0, false, false),
+            (0, 1, false, false),
+            (1, 2, true, false),
+            (1, 3, false, false)
+        ],
+        "the first instance's window passed without ending the stream the second one carries"
+    );
+
+    publisher.end().await;
+    let after_end: Vec<v1::SourceChunk> = drain(&mut chunks, WINDOW * 3)
+        .await
+        .iter()
+        .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
+        .collect();
+    assert_eq!(after_end.len(), 1);
+    assert!(after_end[0].end_of_stream && after_end[0].seq == 4);
+    let statuses: Vec<i32> = drain(&mut lifecycle, Duration::from_millis(100))
+        .await
+        .iter()
+        .map(|payload| v1::StreamEvent::decode(payload.as_ref()).unwrap().kind)
+        .collect();
+    let complete = v1::StreamStatus::from(StreamStatus::StreamComplete) as i32;
+    assert_eq!(
+        statuses.iter().filter(|kind| **kind == complete).count(),
+        1,
+        "completed once, by the instance that had the broadcaster last: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_publisher_on_the_same_instance_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Ingest::new(
+        Arc::new(OneStream(StreamId::generate())),
+        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
+        bus().await,
+        RegionName::parse("test").unwrap(),
+        WINDOW,
+    );
+    let _live = ingest.begin("key").await.unwrap();
+    let error = ingest.begin("key").await.err().expect("refused");
+    assert_eq!(error.kind, livecast_core::ErrorKind::Conflict);
+}
