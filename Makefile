@@ -23,6 +23,7 @@ bench: deps
 	./target/release/catalogue-bench
 	ulimit -n 8192 && ./target/release/notification-bench
 	bench/edge-vs-nginx.sh
+	bench/ingest-vs-nginx-rtmp.sh
 
 build: deps
 	cargo build --workspace --all-targets

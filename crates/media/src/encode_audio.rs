@@ -52,6 +52,13 @@ pub(crate) struct AudioTrack {
     /// millisecond-rounded ones of FLV.
     copy_next: Option<(u32, i64)>,
     encoder: Option<AacEncoder>,
+    /// Rate and layout of the audio the stream carried last: what silence is made in.
+    format: Option<(u32, ChannelLayout)>,
+    /// Encodes silence for a stream whose AAC is copied (it has no encoder of its own).
+    silence: Option<AacEncoder>,
+    /// The copied AAC's parameters: silence in the same AAC configuration is muxed with them,
+    /// so the init segment stays the same.
+    copied_parameters: Option<codec::Parameters>,
 }
 
 /// How the current chunk's audio is handled, decided on its first packet.
@@ -75,6 +82,9 @@ impl AudioTrack {
             global_header,
             copy_next: None,
             encoder: None,
+            format: None,
+            silence: None,
+            copied_parameters: None,
         }
     }
 
@@ -129,6 +139,7 @@ impl AudioTrack {
             None => return Ok(None),
             Some(Mode::Copy) => {
                 let rate = input.decoder.rate();
+                self.copied_parameters = Some(input.parameters.clone());
                 ChunkAudio {
                     packets: chunk.packets,
                     time_base: Rational::new(1, rate as i32),
@@ -156,6 +167,50 @@ impl AudioTrack {
         Ok((!audio.packets.is_empty()).then_some(audio))
     }
 
+    /// Silence from `start_ms` for `duration_ms` in the stream's audio format, encoded by the
+    /// stream's own encoder when it has one (so its timeline stays continuous); `None` when the
+    /// stream has carried no audio.
+    pub fn silence(
+        &mut self,
+        start_ms: i64,
+        duration_ms: u32,
+    ) -> Result<Option<ChunkAudio>, MediaError> {
+        let Some((rate, layout)) = self.format else {
+            return Ok(None);
+        };
+        let samples = |ms: i64| ms * i64::from(rate) / 1000;
+        let (start, end) = (
+            samples(start_ms),
+            samples(start_ms + i64::from(duration_ms)),
+        );
+        let mut quiet = frame::Audio::new(ENCODER_FORMAT, AAC_FRAME as usize, layout);
+        quiet.set_rate(rate);
+        for channel in 0..layout.channels().max(1) as usize {
+            quiet.plane_mut::<f32>(channel).fill(0.0);
+        }
+        let (aac, parameters) = match (&mut self.encoder, &mut self.silence) {
+            (Some(stream_encoder), _) => (stream_encoder, None),
+            (None, Some(silence)) => (silence, self.copied_parameters.clone()),
+            (None, slot @ None) => (
+                slot.insert(AacEncoder::open(&quiet, self.bitrate, self.global_header)?),
+                self.copied_parameters.clone(),
+            ),
+        };
+        let mut packets = Vec::new();
+        let mut pts = start;
+        while pts < end {
+            aac.push(&quiet, pts, &mut packets)?;
+            pts += AAC_FRAME;
+        }
+        let audio = ChunkAudio {
+            packets,
+            time_base: Rational::new(1, aac.rate as i32),
+            parameters: parameters.unwrap_or_else(|| codec::Parameters::from(&aac.encoder)),
+            copied: false,
+        };
+        Ok((!audio.packets.is_empty()).then_some(audio))
+    }
+
     fn copy(
         &mut self,
         chunk: &mut ChunkAudioState,
@@ -164,6 +219,8 @@ impl AudioTrack {
         clock: &ChunkClock,
     ) {
         let rate = input.decoder.rate();
+        let layout = ChannelLayout::default(i32::from(input.decoder.channels()));
+        self.format = Some((rate, layout));
         let Some(ts) = packet.pts().or(packet.dts()) else {
             return;
         };
@@ -203,6 +260,7 @@ impl AudioTrack {
                 )?);
             }
             let aac = self.encoder.as_mut().expect("opened above");
+            self.format = Some((aac.rate, aac.layout));
             let Some(ts) = decoded.timestamp().or(decoded.pts()) else {
                 continue;
             };

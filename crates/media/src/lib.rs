@@ -24,6 +24,7 @@ mod error;
 mod ladder;
 mod mux;
 mod scale;
+mod slate;
 mod timeline;
 mod transcoder;
 
@@ -112,4 +113,19 @@ pub struct EncodedRendition {
     pub bandwidth: u32,
     /// Frames per second times 1000; 0 for audio only.
     pub frame_rate_milli: u32,
+    /// Whether this is the source's media or a stand-in for it.
+    pub content: Content,
+}
+
+/// What a rendition of a chunk shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// The source's picture and sound.
+    Source,
+    /// The source's sound under its last picture held still: its video stalled or could not
+    /// be decoded while audio kept coming.
+    StillPicture,
+    /// Slate: the last picture held still, with silence. Stands in for a chunk that could not
+    /// be decoded or for time when the broadcaster sent nothing.
+    Slate,
 }

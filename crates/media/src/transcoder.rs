@@ -6,13 +6,14 @@ use ffmpeg_next::{Rational, frame, picture};
 use tracing::debug;
 
 use crate::{
-    AUDIO_RENDITION, ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput,
+    AUDIO_RENDITION, ChunkMedia, Content, EncodedRendition, Ladder, MediaError, SourceChunkInput,
     TranscodeOptions, codecs,
     decode::{Demuxed, Source, VideoInput, plausible_rate},
     encode_audio::{AudioTrack, ChunkAudio},
     encode_video::{RenditionEncoder, VIDEO_TIME_BASE, VideoSettings},
     ladder::{self, VideoRendition},
     mux::{self, Track},
+    slate::Still,
     timeline::{ChunkClock, rescale},
 };
 
@@ -27,9 +28,11 @@ const MILLIS: Rational = Rational(1, 1000);
 pub struct StreamTranscoder {
     ladder: Ladder,
     options: TranscodeOptions,
-    video_settings: VideoSettings,
-    renditions: Option<Vec<VideoRendition>>,
-    audio: AudioTrack,
+    pub(crate) video_settings: VideoSettings,
+    pub(crate) renditions: Option<Vec<VideoRendition>>,
+    pub(crate) audio: AudioTrack,
+    /// The newest picture, for slate.
+    pub(crate) still: Option<Still>,
 }
 
 /// The video side of the chunk being transcoded.
@@ -39,6 +42,9 @@ struct ChunkVideo {
     packets: u32,
     frames: u32,
     decode_errors: u32,
+    /// The chunk's newest decoded picture and frame rate.
+    last: Option<frame::Video>,
+    rate: Option<Rational>,
 }
 
 impl StreamTranscoder {
@@ -65,6 +71,7 @@ impl StreamTranscoder {
             video_settings,
             renditions: None,
             audio,
+            still: None,
         })
     }
 
@@ -151,23 +158,37 @@ impl StreamTranscoder {
              packets failed to decode",
             video.decode_errors, video.packets
         );
-        // A video stream without packets (a TS whose camera is off) is an audio-only chunk; one
-        // whose packets give no picture is broken.
-        if video.packets > 0 && video.frames == 0 {
-            return Err(MediaError::undecodable(format!(
-                "no video frame could be decoded ({damage})"
-            )));
-        }
         if video.frames == 0 && audio.is_none() {
             return Err(MediaError::undecodable(format!(
                 "neither video nor audio could be decoded ({damage})"
             )));
         }
+        // Audio without a picture: the stream's last picture is held under it. Before the
+        // stream has shown one, a video stream without packets (a TS whose camera is off) is
+        // an audio-only chunk, and one whose packets give no picture is broken.
+        let mut picture_held = false;
+        if video.frames == 0 && self.still.is_some() {
+            video.encoders = self.still_video(input.pts_ms, input.duration_ms)?;
+            picture_held = true;
+        } else if video.packets > 0 && video.frames == 0 {
+            return Err(MediaError::undecodable(format!(
+                "no video frame could be decoded ({damage})"
+            )));
+        }
+        if let (Some(picture), Some(rate)) = (video.last.take(), video.rate) {
+            self.still = Some(Still { picture, rate });
+        }
         if corrupt_packets + video.decode_errors + audio_errors > 0 {
             debug!(seq = input.seq, %damage, "chunk had damaged packets");
         }
 
-        let renditions = self.assemble(video.encoders, audio.as_ref())?;
+        let mut renditions = self.assemble(video.encoders, audio.as_ref())?;
+        for rendition in renditions
+            .iter_mut()
+            .filter(|r| picture_held && !r.audio_only)
+        {
+            rendition.content = Content::StillPicture;
+        }
         debug!(
             seq = input.seq,
             pts_ms = input.pts_ms,
@@ -203,12 +224,20 @@ impl StreamTranscoder {
             // Decoder picture types would otherwise steer x264's frame-type decisions.
             decoded.set_kind(picture::Type::None);
             if chunk.encoders.is_empty() {
-                chunk.encoders = self.open_encoders(input, &decoded)?;
+                let (encoders, rate) = self.open_encoders(input, &decoded)?;
+                chunk.encoders = encoders;
+                chunk.rate = Some(rate);
             }
             for encoder in &mut chunk.encoders {
                 encoder.push(&decoded)?;
             }
             chunk.frames += 1;
+            // Keep the newest picture without copying it: the one it replaces becomes the
+            // buffer the next picture is decoded into.
+            std::mem::swap(
+                &mut decoded,
+                chunk.last.get_or_insert_with(frame::Video::empty),
+            );
         }
         Ok(())
     }
@@ -217,7 +246,7 @@ impl StreamTranscoder {
         &mut self,
         input: &VideoInput,
         first: &frame::Video,
-    ) -> Result<Vec<RenditionEncoder>, MediaError> {
+    ) -> Result<(Vec<RenditionEncoder>, Rational), MediaError> {
         let renditions = self.renditions.get_or_insert_with(|| {
             let sar = first.aspect_ratio();
             let width = if sar.numerator() > 0 && sar.denominator() > 0 {
@@ -231,14 +260,15 @@ impl StreamTranscoder {
             .frame_rate
             .or_else(|| input.decoder.frame_rate().filter(|r| plausible_rate(*r)))
             .unwrap_or(FALLBACK_FRAME_RATE);
-        renditions
+        let encoders = renditions
             .iter()
             .map(|rendition| RenditionEncoder::open(rendition.clone(), rate, &self.video_settings))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((encoders, rate))
     }
 
     /// Muxes every rendition of the chunk.
-    fn assemble(
+    pub(crate) fn assemble(
         &self,
         encoders: Vec<RenditionEncoder>,
         audio: Option<&ChunkAudio>,
@@ -304,6 +334,7 @@ fn package(
         codecs,
         bandwidth,
         frame_rate_milli,
+        content: Content::Source,
     })
 }
 

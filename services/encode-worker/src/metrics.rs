@@ -7,8 +7,17 @@ use prometheus::{Histogram, IntCounterVec};
 static CHUNKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     livecast_service::metrics::counter_vec(
         "livecast_worker_chunks_total",
-        "Source chunks handled, by outcome (encoded, bad_input, end_of_stream).",
+        "Source chunks handled, by outcome (encoded, bad_input, slate, end_of_stream).",
         &["outcome"],
+    )
+});
+
+static SEGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_segments_total",
+        "Segments written, by what they show: source, still_picture (the source's audio under \
+         its last picture) or slate (last picture and silence).",
+        &["content"],
     )
 });
 
@@ -29,4 +38,14 @@ pub fn chunk(outcome: &str) {
 /// Records how long one chunk took.
 pub fn transcode_seconds(seconds: f64) {
     TRANSCODE_SECONDS.observe(seconds);
+}
+
+/// Counts a written segment by what it shows.
+pub fn segment(content: livecast_media::Content) {
+    let label = match content {
+        livecast_media::Content::Source => "source",
+        livecast_media::Content::StillPicture => "still_picture",
+        livecast_media::Content::Slate => "slate",
+    };
+    SEGMENTS.with_label_values(&[label]).inc();
 }

@@ -8,9 +8,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use livecast_blob::BlobStore;
 use livecast_bus::EventBus;
-use livecast_core::{Error, EventId, RegionName, RenditionName, StreamId, blob_keys};
+use livecast_core::{Error, ErrorKind, EventId, RegionName, RenditionName, StreamId, blob_keys};
 use livecast_media::{
-    ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
+    ChunkMedia, Content, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
     TranscodeOptions,
 };
 use livecast_proto::{topics, v1};
@@ -23,8 +23,11 @@ use crate::metrics;
 pub enum ChunkOutcome {
     /// Every rendition was written and announced.
     Encoded,
-    /// The chunk cannot be decoded; it was skipped.
+    /// The chunk cannot be decoded: it was reported, and slate stands in for its time range
+    /// (once the stream has shown a picture or sound to match).
     BadInput,
+    /// A slate chunk (the broadcaster is away): slate was written and announced.
+    Slated,
     /// The stream ended; its encoder state was released.
     EndOfStream,
 }
@@ -74,41 +77,53 @@ impl EncodeWorker {
             metrics::chunk("end_of_stream");
             return Ok(ChunkOutcome::EndOfStream);
         }
-        let media = self.blob.get(&chunk.blob_key).await?;
         let transcoder = self.transcoder(&stream, chunk.discontinuity)?;
-        let input = (chunk.seq, chunk.pts_ms, chunk.duration_ms);
-        let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut transcoder = transcoder.lock().expect("transcoder lock");
-            transcoder.transcode(&SourceChunkInput {
-                media: ChunkMedia::Bytes(&media),
-                seq: input.0,
-                pts_ms: input.1,
-                duration_ms: input.2,
+        let (pts_ms, duration_ms) = (chunk.pts_ms, chunk.duration_ms);
+        let (renditions, outcome, reason) = if chunk.slate {
+            let slate = off_reactor(transcoder, move |t| t.slate(pts_ms, duration_ms)).await?;
+            let reason = "the broadcaster sent nothing".to_string();
+            (slate, ChunkOutcome::Slated, reason)
+        } else {
+            let media = self.blob.get(&chunk.blob_key).await?;
+            let seq = chunk.seq;
+            let started = Instant::now();
+            let result = off_reactor(transcoder.clone(), move |t| {
+                t.transcode(&SourceChunkInput {
+                    media: ChunkMedia::Bytes(&media),
+                    seq,
+                    pts_ms,
+                    duration_ms,
+                })
             })
-        })
-        .await
-        .map_err(|e| Error::internal(format!("transcode task failed: {e}")))?;
-        metrics::transcode_seconds(started.elapsed().as_secs_f64());
-        let mut renditions = match result {
-            Ok(renditions) => renditions,
-            Err(error) if error.is_bad_input() => {
-                tracing::warn!(stream_id = %stream, seq = chunk.seq, %error, "source chunk skipped");
-                metrics::chunk("bad_input");
-                return Ok(ChunkOutcome::BadInput);
+            .await;
+            metrics::transcode_seconds(started.elapsed().as_secs_f64());
+            match result {
+                Ok(renditions) => (renditions, ChunkOutcome::Encoded, String::new()),
+                Err(error) if is_bad_input(&error) => {
+                    tracing::warn!(stream_id = %stream, seq, %error, "source chunk cannot be decoded; slate stands in for it");
+                    let slate =
+                        off_reactor(transcoder, move |t| t.slate(pts_ms, duration_ms)).await?;
+                    let reason = format!("source chunk {seq} cannot be decoded: {error}");
+                    (slate, ChunkOutcome::BadInput, reason)
+                }
+                Err(error) => return Err(error),
             }
-            Err(MediaError::Config(message)) => return Err(Error::invalid(message)),
-            Err(error) => return Err(Error::unavailable(error.to_string())),
         };
+        metrics::chunk(match outcome {
+            ChunkOutcome::Encoded => "encoded",
+            ChunkOutcome::BadInput => "bad_input",
+            _ => "slate",
+        });
+        let mut renditions = renditions;
         // Lowest first: a player that is behind gets something to play soonest.
         renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
         let ladder_size = renditions.len() as u32;
         for rendition in &renditions {
-            self.store_and_announce(&stream, chunk, rendition, ladder_size)
+            self.store_and_announce(&stream, chunk, rendition, ladder_size, &reason)
                 .await?;
+            metrics::segment(rendition.content);
         }
-        metrics::chunk("encoded");
-        Ok(ChunkOutcome::Encoded)
+        Ok(outcome)
     }
 
     fn transcoder(
@@ -137,6 +152,7 @@ impl EncodeWorker {
         chunk: &v1::SourceChunk,
         rendition: &EncodedRendition,
         ladder_size: u32,
+        reason: &str,
     ) -> Result<(), Error> {
         let name = RenditionName::parse(rendition.name.clone())?;
         let init_key = blob_keys::init_segment(stream, &name);
@@ -169,6 +185,12 @@ impl EncodeWorker {
             size_bytes: rendition.media_segment.len() as u64,
             region: self.region.to_string(),
             ladder_size,
+            content: segment_content(rendition.content) as i32,
+            content_reason: match rendition.content {
+                Content::Source => String::new(),
+                Content::StillPicture => "the source's video stalled; its audio goes on".into(),
+                Content::Slate => reason.to_string(),
+            },
         };
         self.bus
             .publish(
@@ -178,5 +200,38 @@ impl EncodeWorker {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Runs transcoder work on the blocking pool; media errors come back as they are, anything
+/// else as a transient [`Error`].
+async fn off_reactor(
+    transcoder: Arc<Mutex<StreamTranscoder>>,
+    work: impl FnOnce(&mut StreamTranscoder) -> Result<Vec<EncodedRendition>, MediaError>
+    + Send
+    + 'static,
+) -> Result<Vec<EncodedRendition>, Error> {
+    tokio::task::spawn_blocking(move || work(&mut transcoder.lock().expect("transcoder lock")))
+        .await
+        .map_err(|e| Error::internal(format!("transcode task failed: {e}")))?
+        .map_err(|error| match error {
+            MediaError::Config(message) => Error::invalid(message),
+            error if error.is_bad_input() => {
+                Error::new(ErrorKind::InvalidArgument, error.to_string())
+            }
+            error => Error::unavailable(error.to_string()),
+        })
+}
+
+/// A media error the broadcaster caused: retrying the same bytes cannot help.
+fn is_bad_input(error: &Error) -> bool {
+    error.kind == ErrorKind::InvalidArgument
+}
+
+fn segment_content(content: Content) -> v1::SegmentContent {
+    match content {
+        Content::Source => v1::SegmentContent::Source,
+        Content::StillPicture => v1::SegmentContent::StillPicture,
+        Content::Slate => v1::SegmentContent::Slate,
     }
 }

@@ -19,7 +19,7 @@ use livecast_service::{ApiError, Shutdown};
 
 use livecast_formats::hls_push::{PushedFile, classify, parse_playlist, plausible_key};
 
-use crate::publish::{MediaChunk, PublishGate, Publisher};
+use crate::publish::{Departure, MediaChunk, PublishGate, Publisher};
 
 /// Segments held while waiting for a playlist; past this the oldest is announced with the
 /// target duration as its length.
@@ -103,7 +103,7 @@ impl HlsPush {
                 .is_some_and(|s| s.last_activity.elapsed() > self.idle_timeout);
             if idle && let Some(session) = slot.take() {
                 tracing::info!("hls push went silent; ending its session");
-                finish(session).await;
+                finish(session, Departure::Dropped).await;
                 self.sessions.lock().expect("sessions lock").remove(&key);
             }
         }
@@ -179,7 +179,7 @@ impl HlsPush {
         }
         if session.ended && session.expected.is_empty() {
             let session = slot.take().expect("session exists");
-            finish(session).await;
+            finish(session, Departure::Finished).await;
             drop(slot);
             self.forget_if_empty(key, &entry);
         }
@@ -229,13 +229,13 @@ async fn announce(
 }
 
 /// Announces what is still held, then ends the publisher.
-async fn finish(mut session: PushSession) {
+async fn finish(mut session: PushSession, departure: Departure) {
     while let Some((name, bytes)) = session.pending.pop_front() {
         if let Err(error) = announce(&mut session, &name, bytes, ASSUMED_SEGMENT_MS).await {
             tracing::warn!(%error, "held segment lost at the end of an hls push");
         }
     }
-    session.publisher.end().await;
+    session.publisher.end(departure).await;
 }
 
 async fn put_file(

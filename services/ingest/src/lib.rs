@@ -62,6 +62,7 @@ impl IngestService {
             bus.clone(),
             region,
             settings.reconnect_window(),
+            Duration::from_millis(u64::from(settings.chunk_target_ms)),
         );
         let hls_push = hls_push::HlsPush::new(Arc::new(ingest.clone()), HLS_PUSH_IDLE);
         Ok(IngestService {

@@ -27,6 +27,13 @@ static CHUNKS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+static SLATE_CHUNKS: LazyLock<IntCounter> = LazyLock::new(|| {
+    livecast_service::metrics::counter(
+        "livecast_ingest_slate_chunks_total",
+        "Slate chunks announced while broadcasters were away inside the reconnect window.",
+    )
+});
+
 static CHUNK_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
     livecast_service::metrics::counter(
         "livecast_ingest_chunk_bytes_total",
@@ -80,4 +87,9 @@ pub fn rejected(reason: &str) {
 pub fn chunk_stored(bytes: u64) {
     CHUNKS.inc();
     CHUNK_BYTES.inc_by(bytes);
+}
+
+/// Counts a slate chunk.
+pub fn slate_chunk() {
+    SLATE_CHUNKS.inc();
 }

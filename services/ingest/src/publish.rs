@@ -19,6 +19,15 @@ pub struct MediaChunk {
     pub duration_ms: u32,
 }
 
+/// How a broadcaster left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// It said so: RTMP unpublish, an HLS push playlist with `#EXT-X-ENDLIST`.
+    Finished,
+    /// It vanished: connection lost or silent past the timeout.
+    Dropped,
+}
+
 /// Admits broadcasters: checks the stream key and opens a publishing session.
 #[async_trait::async_trait]
 pub trait PublishGate: Send + Sync + 'static {
@@ -32,7 +41,7 @@ pub trait PublishGate: Send + Sync + 'static {
 pub trait Publisher: Send {
     /// Makes `chunk` durable and announces it; chunks are numbered in call order.
     async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error>;
-    /// The broadcaster is gone (closed, dropped or timed out). The stream stays live for the
-    /// reconnect window, then completes.
-    async fn end(self: Box<Self>);
+    /// The broadcaster is gone. The stream stays live for the reconnect window, then
+    /// completes; after a drop, slate fills the time until the broadcaster is back.
+    async fn end(self: Box<Self>, departure: Departure);
 }

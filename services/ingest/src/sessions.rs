@@ -15,9 +15,11 @@ use livecast_proto::{topics, v1};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
+mod away;
+
 use crate::directory::{AuthorizedStream, StreamDirectory};
 use crate::metrics;
-use crate::publish::{MediaChunk, PublishGate, Publisher};
+use crate::publish::{Departure, MediaChunk, PublishGate, Publisher};
 
 /// Where each live stream is: which epoch, which next sequence number, who publishes.
 #[derive(Debug)]
@@ -25,6 +27,8 @@ struct StreamState {
     epoch: u32,
     next_seq: u64,
     publishing: bool,
+    /// Where the last chunk ended on the stream timeline: slate continues from there.
+    timeline_end: Option<i64>,
     /// Fires to cancel the completion timer when the broadcaster comes back in time.
     completion: Option<CancellationToken>,
 }
@@ -59,6 +63,8 @@ struct Inner {
     bus: Arc<dyn EventBus>,
     region: RegionName,
     reconnect_window: Duration,
+    /// How much slate one slate chunk carries while the broadcaster is away.
+    slate_every: Duration,
     streams: Mutex<HashMap<StreamId, StreamState>>,
 }
 
@@ -78,6 +84,7 @@ impl Ingest {
         bus: Arc<dyn EventBus>,
         region: RegionName,
         reconnect_window: Duration,
+        slate_every: Duration,
     ) -> Self {
         Ingest {
             inner: Arc::new(Inner {
@@ -86,6 +93,7 @@ impl Ingest {
                 bus,
                 region,
                 reconnect_window,
+                slate_every,
                 streams: Mutex::new(HashMap::new()),
             }),
         }
@@ -112,7 +120,7 @@ impl PublishGate for Ingest {
         } = self.inner.claim(&stream, &stored)?;
         let marker = blob_keys::source_epoch_claim(&stream.id, epoch);
         if let Err(error) = self.inner.blob.put(&marker, Bytes::new()).await {
-            self.inner.release(stream.clone(), epoch);
+            self.inner.release(stream.clone(), epoch, false);
             return Err(error.into());
         }
         if announce {
@@ -174,6 +182,7 @@ impl Inner {
             epoch,
             next_seq,
             publishing: true,
+            timeline_end: None,
             completion: None,
         };
         let previous = streams.insert(stream.id.clone(), state);
@@ -199,13 +208,15 @@ impl Inner {
         }
     }
 
-    fn next_seq(&self, id: &StreamId) -> Result<u64, Error> {
+    /// The sequence number of a chunk that ends at `end_ms` on the stream timeline.
+    fn next_seq(&self, id: &StreamId, end_ms: i64) -> Result<u64, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
         let state = streams
             .get_mut(id)
             .ok_or_else(|| Error::internal(format!("stream {id} has no publishing state")))?;
         let seq = state.next_seq;
         state.next_seq += 1;
+        state.timeline_end = Some(end_ms);
         Ok(seq)
     }
 
@@ -242,30 +253,7 @@ impl Inner {
             .map_err(Error::from)
     }
 
-    /// The broadcaster of `stream` left: complete the stream unless it is back within the window.
-    fn release(self: &Arc<Self>, stream: AuthorizedStream, epoch: u32) {
-        let timer = CancellationToken::new();
-        {
-            let mut streams = self.streams.lock().expect("streams lock");
-            let Some(state) = streams.get_mut(&stream.id) else {
-                return;
-            };
-            if state.epoch != epoch {
-                return;
-            }
-            state.publishing = false;
-            state.completion = Some(timer.clone());
-        }
-        let inner = self.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = timer.cancelled() => {}
-                _ = tokio::time::sleep(inner.reconnect_window) => inner.complete(stream, epoch).await,
-            }
-        });
-    }
-
-    async fn complete(&self, stream: AuthorizedStream, epoch: u32) {
+    pub(super) async fn complete(&self, stream: AuthorizedStream, epoch: u32) {
         // The broadcaster may have come back through another ingest instance, which claimed a
         // later epoch: the stream goes on there.
         match self.stored_progress(&stream.id).await {
@@ -318,7 +306,6 @@ impl Inner {
 }
 
 #[cfg(test)]
-#[path = "sessions_tests.rs"]
 mod tests;
 
 /// One broadcaster's session.
@@ -363,7 +350,8 @@ impl Uplink {
 #[async_trait::async_trait]
 impl Publisher for StreamPublisher {
     async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error> {
-        let seq = self.inner.next_seq(&self.stream.id)?;
+        let end_ms = chunk.pts_ms + i64::from(chunk.duration_ms);
+        let seq = self.inner.next_seq(&self.stream.id, end_ms)?;
         let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
         let size = chunk.bytes.len() as u64;
         let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
@@ -383,6 +371,7 @@ impl Publisher for StreamPublisher {
             end_of_stream: false,
             input_bitrate,
             realtime_ratio_milli,
+            slate: false,
         };
         self.inner.publish_chunk(event).await?;
         metrics::chunk_stored(size);
@@ -390,8 +379,9 @@ impl Publisher for StreamPublisher {
         Ok(())
     }
 
-    async fn end(self: Box<Self>) {
+    async fn end(self: Box<Self>, departure: Departure) {
         tracing::info!(stream_id = %self.stream.id, epoch = self.epoch, "broadcaster left");
-        self.inner.release(self.stream.clone(), self.epoch);
+        let slate = departure == Departure::Dropped;
+        self.inner.release(self.stream.clone(), self.epoch, slate);
     }
 }

@@ -186,7 +186,7 @@ impl Ingest {
             "sequence gap"
         );
         let dir = tempfile::tempdir().unwrap();
-        for chunk in chunks.values() {
+        for chunk in chunks.values().filter(|c| !c.slate) {
             let bytes = self
                 .blob
                 .get(&chunk.blob_key)
@@ -202,8 +202,13 @@ impl Ingest {
     }
 }
 
+/// Media time the broadcaster sent (slate chunks excluded).
 fn total_ms(chunks: &BTreeMap<u64, v1::SourceChunk>) -> u32 {
-    chunks.values().map(|c| c.duration_ms).sum()
+    chunks
+        .values()
+        .filter(|c| !c.slate)
+        .map(|c| c.duration_ms)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,6 +324,25 @@ async fn a_broadcaster_that_drops_and_returns_continues_the_same_stream() {
         vec![first_of_second],
         "only the first chunk after the gap is flagged"
     );
+    // The 5 s away are slate, continuing the first epoch's timeline until the return.
+    let first_epoch: Vec<&v1::SourceChunk> = chunks.values().filter(|c| c.epoch == 0).collect();
+    let slate_at = first_epoch
+        .iter()
+        .position(|c| c.slate)
+        .expect("slate while away");
+    assert!(first_epoch[slate_at..].iter().all(|c| c.slate));
+    let slate_ms: u32 = first_epoch[slate_at..].iter().map(|c| c.duration_ms).sum();
+    assert!(
+        (2_000..=8_000).contains(&slate_ms),
+        "{slate_ms} ms of slate for 5 s away"
+    );
+    for pair in first_epoch.windows(2) {
+        assert_eq!(
+            pair[1].pts_ms,
+            pair[0].pts_ms + i64::from(pair[0].duration_ms),
+            "the timeline goes on through the slate"
+        );
+    }
     let total = total_ms(&chunks);
     assert!(
         (13_000..=18_500).contains(&total),

@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use livecast_formats::flv::parse_flv;
+use livecast_ingest::publish::Departure;
 use rand::RngCore;
 use support::{
     GOOD_KEY, decode_errors, eventually, ffmpeg_publish, first_video_frame_is_key, probe_streams,
@@ -23,8 +24,16 @@ async fn ffmpeg_publish_is_cut_into_self_contained_chunks() {
     let (status, stderr) = wait_child(ffmpeg, Duration::from_secs(60)).await;
     assert!(status.success(), "ffmpeg failed: {stderr}");
     assert!(
-        eventually(Duration::from_secs(10), || app.count(|r| r.ended) == 1).await,
+        eventually(Duration::from_secs(10), || app
+            .count(|r| r.departures.len())
+            == 1)
+        .await,
         "the publish was never ended"
+    );
+    assert_eq!(
+        app.recording.lock().unwrap().departures,
+        vec![Departure::Finished],
+        "ffmpeg unpublishes when its input ends: no slate for a broadcaster that finished"
     );
 
     let chunks = app.chunks();
@@ -120,7 +129,12 @@ async fn garbage_bytes_are_closed_without_affecting_a_publish() {
 
     let (status, stderr) = wait_child(ffmpeg, Duration::from_secs(60)).await;
     assert!(status.success(), "ffmpeg failed: {stderr}");
-    assert!(eventually(Duration::from_secs(10), || app.count(|r| r.ended) == 1).await);
+    assert!(
+        eventually(Duration::from_secs(10), || app
+            .count(|r| r.departures.len())
+            == 1)
+        .await
+    );
     let chunks = app.chunks();
     assert!(chunks.len() >= 2, "{} chunks", chunks.len());
     for chunk in &chunks {
@@ -161,7 +175,10 @@ async fn shutdown_flushes_and_ends_a_live_publish() {
         .expect("the server drained in time")
         .unwrap()
         .unwrap();
-    assert_eq!(app.count(|r| r.ended), 1);
+    assert_eq!(
+        app.recording.lock().unwrap().departures,
+        vec![Departure::Dropped]
+    );
     // The flushed remainder is a chunk of its own, after the complete ones.
     assert!(app.chunks().len() >= 2);
     let mut ffmpeg = ffmpeg;

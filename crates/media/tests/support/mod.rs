@@ -1,4 +1,6 @@
 //! Fixtures made with the ffmpeg command line, and ffprobe readings of the output.
+// Shared by several test binaries; each uses only part of it.
+#![allow(dead_code)]
 
 use std::{
     path::{Path, PathBuf},

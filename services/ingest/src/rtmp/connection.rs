@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::convert::{media_chunk, metadata_body, publish_refusal, without_query};
 use super::{RtmpConfig, metrics};
-use crate::publish::{PublishGate, Publisher};
+use crate::publish::{Departure, PublishGate, Publisher};
 use livecast_formats::flv::{FlvChunk, FlvChunker, FlvError};
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -105,7 +105,7 @@ pub(super) async fn serve(
     };
     let outcome = connection.run().await;
     let flush = !matches!(outcome, Outcome::PublisherFailed(_));
-    connection.end_publishing(flush).await;
+    connection.end_publishing(flush, Departure::Dropped).await;
     if matches!(outcome, Outcome::Rejected(_)) {
         connection.linger().await;
     }
@@ -255,7 +255,7 @@ impl Connection {
                 .await
             }
             ServerSessionEvent::PublishStreamFinished { .. } => {
-                self.end_publishing(true).await;
+                self.end_publishing(true, Departure::Finished).await;
                 Ok(())
             }
             ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
@@ -361,7 +361,7 @@ impl Connection {
 
     /// Ends the publish, if any: flushes the last chunk (unless storing chunks already failed)
     /// and tells the publisher the broadcaster is gone.
-    async fn end_publishing(&mut self, flush: bool) {
+    async fn end_publishing(&mut self, flush: bool, departure: Departure) {
         let Some(mut publishing) = self.publishing.take() else {
             return;
         };
@@ -379,7 +379,7 @@ impl Connection {
             dropped_tags = publishing.chunker.dropped_tags(),
             "rtmp publish ended"
         );
-        publishing.publisher.end().await;
+        publishing.publisher.end(departure).await;
     }
 
     /// Answers a request with an error status, counts it, and ends the connection.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use livecast_core::{Error, ErrorKind};
-use livecast_ingest::publish::{MediaChunk, PublishGate, Publisher};
+use livecast_ingest::publish::{Departure, MediaChunk, PublishGate, Publisher};
 use livecast_ingest::rtmp::{RtmpConfig, serve_rtmp};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -35,7 +35,8 @@ pub struct RecordedChunk {
 pub struct Recording {
     pub chunks: Vec<RecordedChunk>,
     pub begun: usize,
-    pub ended: usize,
+    /// How each publish ended, in order.
+    pub departures: Vec<Departure>,
     pub refused: usize,
 }
 
@@ -92,8 +93,8 @@ impl Publisher for RecordingPublisher {
         Ok(())
     }
 
-    async fn end(self: Box<Self>) {
-        self.recording.lock().unwrap().ended += 1;
+    async fn end(self: Box<Self>, departure: Departure) {
+        self.recording.lock().unwrap().departures.push(departure);
     }
 }
 

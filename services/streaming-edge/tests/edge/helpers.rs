@@ -264,6 +264,7 @@ impl World {
             size_bytes: record.size_bytes,
             region: "test".into(),
             ladder_size: 0,
+            ..Default::default()
         };
         self.publish(topics::SEGMENTS, id, ready.encode_to_vec())
             .await;

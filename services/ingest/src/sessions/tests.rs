@@ -14,9 +14,11 @@ use prost::Message;
 
 use super::Ingest;
 use crate::directory::{AuthorizedStream, StreamDirectory};
-use crate::publish::{MediaChunk, PublishGate};
+use crate::publish::{Departure, MediaChunk, PublishGate};
 
 const WINDOW: Duration = Duration::from_millis(400);
+/// Longer than the window: no slate in tests about who completes a stream.
+const NO_SLATE: Duration = Duration::from_secs(60);
 
 struct OneStream(StreamId);
 
@@ -70,6 +72,7 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
             bus.clone(),
             RegionName::parse("test").unwrap(),
             WINDOW,
+            NO_SLATE,
         )
     };
     let (first, second) = (instance(), instance());
@@ -85,7 +88,7 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
     let mut publisher = first.begin("key").await.unwrap();
     publisher.chunk(media(0)).await.unwrap();
     publisher.chunk(media(2_000)).await.unwrap();
-    publisher.end().await;
+    publisher.end(Departure::Dropped).await;
     // The broadcaster reconnects through the other instance, inside the window.
     let mut publisher = second.begin("key").await.unwrap();
     publisher.chunk(media(5_000)).await.unwrap();
@@ -112,7 +115,7 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
         "the first instance's window passed without ending the stream the second one carries"
     );
 
-    publisher.end().await;
+    publisher.end(Departure::Dropped).await;
     let after_end: Vec<v1::SourceChunk> = drain(&mut chunks, WINDOW * 3)
         .await
         .iter()
@@ -142,8 +145,62 @@ async fn a_second_publisher_on_the_same_instance_is_refused() {
         bus().await,
         RegionName::parse("test").unwrap(),
         WINDOW,
+        NO_SLATE,
     );
     let _live = ingest.begin("key").await.unwrap();
     let error = ingest.begin("key").await.err().expect("refused");
     assert_eq!(error.kind, livecast_core::ErrorKind::Conflict);
+}
+
+#[tokio::test]
+async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = bus().await;
+    let ingest = Ingest::new(
+        Arc::new(OneStream(StreamId::generate())),
+        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
+        bus.clone(),
+        RegionName::parse("test").unwrap(),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+    );
+    let mut chunks = bus
+        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
+        .await
+        .unwrap();
+    let mut publisher = ingest.begin("key").await.unwrap();
+    publisher.chunk(media(1_000)).await.unwrap();
+    publisher.end(Departure::Dropped).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut publisher = ingest.begin("key").await.unwrap();
+    publisher.chunk(media(0)).await.unwrap();
+
+    let announced: Vec<(u64, u32, i64, u32, bool, bool)> =
+        drain(&mut chunks, Duration::from_millis(100))
+            .await
+            .iter()
+            .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
+            .map(|c| {
+                (
+                    c.seq,
+                    c.epoch,
+                    c.pts_ms,
+                    c.duration_ms,
+                    c.slate,
+                    c.discontinuity,
+                )
+            })
+            .collect();
+    // About 2 slate chunks in 500 ms; how many exactly depends on the scheduler.
+    let slates = announced.len() - 2;
+    assert!((1..=3).contains(&slates), "{announced:?}");
+    let mut expected = vec![(0, 0, 1_000, 2_000, false, false)];
+    for n in 0..slates {
+        expected.push((1 + n as u64, 0, 3_000 + 200 * n as i64, 200, true, false));
+    }
+    expected.push((1 + slates as u64, 1, 0, 2_000, false, true));
+    assert_eq!(
+        announced, expected,
+        "slate from where the last chunk ended, every 200 ms, until the broadcaster is back"
+    );
 }
