@@ -20,6 +20,8 @@ pub struct Platform {
     pub http: String,
     /// `rtmp://127.0.0.1:PORT/live`
     pub rtmp: String,
+    /// `http://127.0.0.1:PORT` of the catalogue's gRPC API.
+    pub grpc: String,
     /// An HTTP client.
     pub client: reqwest::Client,
     shutdown: Shutdown,
@@ -52,6 +54,7 @@ pub async fn spawn_platform(adjust: impl FnOnce(&mut Config)) -> Platform {
     let rtmp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_url = format!("http://{}", http.local_addr().unwrap());
     let rtmp_url = format!("rtmp://{}/live", rtmp.local_addr().unwrap());
+    let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
     let shutdown = Shutdown::new();
     let task = tokio::spawn(livecast::run(
         config,
@@ -61,6 +64,7 @@ pub async fn spawn_platform(adjust: impl FnOnce(&mut Config)) -> Platform {
     Platform {
         http: http_url,
         rtmp: rtmp_url,
+        grpc: grpc_url,
         client: reqwest::Client::new(),
         shutdown,
         task,
@@ -99,6 +103,14 @@ impl Platform {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// A counter from `/metrics` (see [`metric_value`]); 0 while the series does not exist
+    /// yet, as Prometheus leaves out labelled series nothing has counted.
+    pub async fn counter(&self, series: &str) -> f64 {
+        let (status, exposition) = self.get("/metrics").await;
+        assert_eq!(status, 200, "/metrics: {exposition}");
+        metric_value(&exposition, series).unwrap_or(0.0)
+    }
+
     /// Polls `path` until `done` accepts its (status, body), or panics after `deadline`.
     pub async fn wait_for(
         &self,
@@ -124,44 +136,29 @@ impl Platform {
 /// Pushes `seconds` of a 640x360 test picture with a tone to `url` in real time, as OBS
 /// would; returns whether ffmpeg succeeded.
 pub async fn push_test_stream(url: &str, format: &[&str], seconds: u32) -> bool {
-    let seconds = seconds.to_string();
-    let mut args = vec![
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        &seconds,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "60",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "96k",
-    ];
-    args.extend_from_slice(format);
-    args.push(url);
-    Command::new("ffmpeg")
-        .args(&args)
-        .stdin(Stdio::null())
+    test_stream_command(url, format, seconds)
         .status()
         .await
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// The ffmpeg command [`push_test_stream`] runs, to spawn it and stop it at will (for example
+/// to kill the broadcaster mid-stream).
+pub fn test_stream_command(url: &str, format: &[&str], seconds: u32) -> Command {
+    let seconds = seconds.to_string();
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"])
+        .args(format)
+        .arg(url)
+        .stdin(Stdio::null());
+    command
 }
 
 /// Plays `url` to the end with ffmpeg (as a viewer would); returns the media duration in
@@ -222,14 +219,18 @@ pub struct ListedSegment {
     pub duration: f64,
     /// Its `#EXT-X-PROGRAM-DATE-TIME`, if given.
     pub program_date_time: Option<String>,
+    /// Whether an `#EXT-X-DISCONTINUITY` comes right before it.
+    pub discontinuity: bool,
 }
 
 /// The segments a media playlist lists, in order.
 pub fn listed_segments(playlist: &str) -> Vec<ListedSegment> {
     let mut segments = Vec::new();
-    let (mut duration, mut program_date_time) = (0.0, None);
+    let (mut duration, mut program_date_time, mut discontinuity) = (0.0, None, false);
     for line in playlist.lines() {
-        if let Some(value) = line.strip_prefix("#EXTINF:") {
+        if line == "#EXT-X-DISCONTINUITY" {
+            discontinuity = true;
+        } else if let Some(value) = line.strip_prefix("#EXTINF:") {
             duration = value.trim_end_matches(',').parse().unwrap_or(0.0);
         } else if let Some(value) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
             program_date_time = Some(value.to_string());
@@ -238,6 +239,7 @@ pub fn listed_segments(playlist: &str) -> Vec<ListedSegment> {
                 seq,
                 duration,
                 program_date_time: program_date_time.take(),
+                discontinuity: std::mem::take(&mut discontinuity),
             });
         }
     }
@@ -251,4 +253,20 @@ pub fn listed_sequence_numbers(playlist: &str) -> Vec<u64> {
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .filter_map(|line| line.strip_suffix(".m4s")?.parse().ok())
         .collect()
+}
+
+/// The value of one series (`name` or `name{label="value"}`, labels as the exposition writes
+/// them) in a Prometheus text exposition, if it is there.
+pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            if name == series {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
 }

@@ -53,6 +53,11 @@ pub struct WorkerSettings {
     pub audio_bitrate: u32,
     /// Partitions of each topic when the worker creates it.
     pub topic_partitions: u32,
+    /// The consumer group on `livecast.chunks`; every worker of a region shares it.
+    pub group: String,
+    /// The backup region's blob store: every segment is copied there after it is announced,
+    /// so viewers of that region keep playing if this region goes down. None: no copy.
+    pub backup_blob: Option<livecast_blob::BlobConfig>,
 }
 
 /// One rung of the ladder.
@@ -84,6 +89,8 @@ impl Default for WorkerSettings {
                 .collect(),
             audio_bitrate: ladder.audio_bitrate,
             topic_partitions: 8,
+            group: crate::GROUP.into(),
+            backup_blob: None,
         }
     }
 }

@@ -22,7 +22,8 @@ use tokio::net::TcpListener;
 pub use config::{Config, WorkerSettings};
 pub use worker::{ChunkOutcome, EncodeWorker};
 
-/// The consumer group of the workers: partitions keyed by stream id give each stream one owner.
+/// The default consumer group of the workers: partitions keyed by stream id give each stream
+/// one owner.
 pub const GROUP: &str = "encode-worker";
 
 /// The worker wired to its backends.
@@ -32,6 +33,7 @@ pub struct WorkerService {
     blob: Arc<dyn BlobStore>,
     bus: Arc<dyn EventBus>,
     concurrency: usize,
+    group: String,
 }
 
 impl WorkerService {
@@ -48,18 +50,25 @@ impl WorkerService {
             settings.topic_partitions,
         )
         .await;
-        let worker = EncodeWorker::new(
+        let mut worker = EncodeWorker::new(
             blob.clone(),
             bus.clone(),
             region,
             settings.ladder(),
             settings.transcode_options(),
         )?;
+        if let Some(backup) = &settings.backup_blob {
+            let replica = livecast_blob::open(backup)
+                .await
+                .context("cannot open the backup region's blob store")?;
+            worker = worker.with_backup(replica);
+        }
         Ok(WorkerService {
             worker: Arc::new(worker),
             blob,
             bus,
             concurrency: settings.concurrency(),
+            group: settings.group.clone(),
         })
     }
 
@@ -78,7 +87,7 @@ impl WorkerService {
             tokio::spawn(livecast_bus::consume(
                 self.bus.clone(),
                 topics::CHUNKS,
-                SubscribeOptions::earliest(GROUP),
+                SubscribeOptions::earliest(self.group.clone()),
                 shutdown.clone(),
                 move |message| {
                     let worker = worker.clone();

@@ -21,6 +21,14 @@ static SEGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+static REPLICATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_backup_copies_total",
+        "Objects copied to the backup region's blob store, by outcome (ok, failed).",
+        &["outcome"],
+    )
+});
+
 static TRANSCODE_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     livecast_service::metrics::histogram_vec(
         "livecast_worker_transcode_seconds",
@@ -48,4 +56,9 @@ pub fn segment(content: livecast_media::Content) {
         livecast_media::Content::Slate => "slate",
     };
     SEGMENTS.with_label_values(&[label]).inc();
+}
+
+/// Counts an object copied (or not) to the backup region.
+pub fn replicated(outcome: &str) {
+    REPLICATED.with_label_values(&[outcome]).inc();
 }

@@ -39,6 +39,8 @@ pub struct EncodeWorker {
     region: RegionName,
     ladder: Ladder,
     options: TranscodeOptions,
+    /// The backup region's blob store, which gets a copy of every segment.
+    backup: Option<Arc<dyn BlobStore>>,
     /// One transcoder per live stream: audio encoders and timelines carry across chunks.
     transcoders: Mutex<HashMap<StreamId, Arc<Mutex<StreamTranscoder>>>>,
 }
@@ -61,8 +63,15 @@ impl EncodeWorker {
             region,
             ladder,
             options,
+            backup: None,
             transcoders: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Copies every segment to `backup` (another region's blob store) once it is announced.
+    pub fn with_backup(mut self, backup: Arc<dyn BlobStore>) -> Self {
+        self.backup = Some(backup);
+        self
     }
 
     /// Handles one `SourceChunk`. Errors are transient (the chunk is retried, not committed);
@@ -199,8 +208,33 @@ impl EncodeWorker {
                 Bytes::from(ready.encode_to_vec()),
             )
             .await?;
+        if let Some(backup) = &self.backup {
+            replicate(
+                backup.clone(),
+                [
+                    (ready.init_blob_key, rendition.init_segment.clone()),
+                    (ready.blob_key, rendition.media_segment.clone()),
+                ],
+            );
+        }
         Ok(())
     }
+}
+
+/// Copies objects to the backup region in the background: viewers there must not wait for
+/// it, and a failure is counted and logged, not retried (the home region still has them).
+fn replicate(backup: Arc<dyn BlobStore>, objects: [(String, Bytes); 2]) {
+    tokio::spawn(async move {
+        for (key, body) in objects {
+            match backup.put(&key, body).await {
+                Ok(()) => metrics::replicated("ok"),
+                Err(error) => {
+                    metrics::replicated("failed");
+                    tracing::warn!(%key, %error, "segment not copied to the backup region");
+                }
+            }
+        }
+    });
 }
 
 /// Runs transcoder work on the blocking pool; media errors come back as they are, anything

@@ -84,7 +84,7 @@ impl Engines {
 
     /// A standalone `encode-worker` process on these engines; `name` goes into its segment
     /// events (as their region) to tell the workers apart.
-    fn spawn_worker(&self, bucket: &str, name: &str) -> Child {
+    fn spawn_worker(&self, bucket: &str, name: &str, group: &str) -> Child {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -93,6 +93,7 @@ impl Engines {
         Command::new(env!("CARGO_BIN_EXE_encode-worker"))
             .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{port}"))
             .env("LIVECAST_REGION", name)
+            .env("LIVECAST_WORKER__GROUP", group)
             .env("LIVECAST_BLOB__KIND", "s3")
             .env("LIVECAST_BLOB__ENDPOINT", &self.s3_endpoint)
             .env("LIVECAST_BLOB__BUCKET", bucket)
@@ -261,8 +262,10 @@ async fn a_worker_killed_mid_stream_is_replaced_without_a_missing_or_duplicated_
         .unwrap();
     }
     let count = 12u64;
+    // A group of this test's own: other tests share the broker and the chunks topic.
+    let group = format!("encode-worker-{}", EventId::generate());
 
-    let mut first = engines.spawn_worker(&bucket, "first");
+    let mut first = engines.spawn_worker(&bucket, "first", &group);
     let mut seen = BTreeMap::new();
     segments_until(&mut segments, &stream, &mut seen, None, |seen| {
         seen.get("360p").is_some_and(|seqs| seqs.len() >= 4)
@@ -273,7 +276,7 @@ async fn a_worker_killed_mid_stream_is_replaced_without_a_missing_or_duplicated_
     let killed_at = Instant::now();
     let done_before_kill = seen["360p"].len();
 
-    let mut second = engines.spawn_worker(&bucket, "second");
+    let mut second = engines.spawn_worker(&bucket, "second", &group);
     let resumed_at = segments_until(
         &mut segments,
         &stream,

@@ -56,6 +56,10 @@ pub struct EdgeSettings {
     pub max_streams: u64,
     /// Partitions of each topic when the edge creates it.
     pub topic_partitions: u32,
+    /// Other regions' edges to pull objects from when this region lacks them, in order of
+    /// preference: `region=url` pairs separated by commas, e.g.
+    /// `eu-west=http://edge.eu-west:8084,us-east=http://edge.us-east:8084`. Empty: none.
+    pub peers: String,
     /// The region this edge serves; names its consumer groups. Filled from the service's
     /// top-level `region`, not read from the `[edge]` section.
     #[serde(skip)]
@@ -69,6 +73,7 @@ impl Default for EdgeSettings {
             cache_bytes: 256 << 20,
             max_streams: 10_000,
             topic_partitions: 8,
+            peers: String::new(),
             region: "local".into(),
         }
     }
@@ -95,7 +100,18 @@ impl EdgeSettings {
         );
         RegionName::parse(self.region.clone())
             .map_err(|e| anyhow::anyhow!("invalid region: {}", e.message))?;
+        let peers = self.peer_regions()?;
+        anyhow::ensure!(
+            peers.iter().all(|peer| peer.region.as_str() != self.region),
+            "edge.peers names this edge's own region {}",
+            self.region
+        );
         Ok(())
+    }
+
+    /// `peers`, parsed.
+    pub fn peer_regions(&self) -> anyhow::Result<Vec<crate::regions::PeerRegion>> {
+        crate::regions::parse_peers(&self.peers).map_err(anyhow::Error::msg)
     }
 }
 

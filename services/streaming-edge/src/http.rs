@@ -59,7 +59,7 @@ pub fn router(state: Arc<EdgeState>) -> Router {
 
 /// The file a rendition path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RenditionFile {
+pub(crate) enum RenditionFile {
     Playlist,
     Init,
     Segment(u64),
@@ -67,7 +67,7 @@ enum RenditionFile {
 
 impl RenditionFile {
     /// `index.m3u8`, `init.mp4` or `{seq}.m4s` with `seq` written canonically.
-    fn parse(file: &str) -> Option<Self> {
+    pub(crate) fn parse(file: &str) -> Option<Self> {
         match file {
             "index.m3u8" => Some(RenditionFile::Playlist),
             "init.mp4" => Some(RenditionFile::Init),

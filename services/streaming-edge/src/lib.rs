@@ -21,6 +21,7 @@ mod index;
 mod metrics;
 pub mod objects;
 pub mod playlist;
+pub mod regions;
 mod respond;
 mod service;
 pub mod timeline;

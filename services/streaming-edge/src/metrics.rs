@@ -19,6 +19,22 @@ static ORIGIN_FETCHES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+static REGION_PULLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_edge_region_pulls_total",
+        "Objects this edge asked another region's edges for (a miss in this region), by region \
+         and outcome (ok, failed).",
+        &["region", "outcome"],
+    )
+});
+
+static SERVED_TO_REGIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    livecast_service::metrics::counter(
+        "livecast_edge_served_to_regions_total",
+        "Objects this edge gave other regions' edges.",
+    )
+});
+
 static CACHE_HITS: LazyLock<IntCounter> = LazyLock::new(|| {
     livecast_service::metrics::counter(
         "livecast_edge_cache_hits_total",
@@ -68,4 +84,14 @@ pub fn index_load(outcome: &str) {
 /// Counts one consumed event.
 pub fn event(topic: &str, outcome: &str) {
     EVENTS.with_label_values(&[topic, outcome]).inc();
+}
+
+/// Counts a pull from another region.
+pub fn region_pull(region: &str, outcome: &str) {
+    REGION_PULLS.with_label_values(&[region, outcome]).inc();
+}
+
+/// Counts an object given to another region.
+pub fn served_to_region() {
+    SERVED_TO_REGIONS.inc();
 }

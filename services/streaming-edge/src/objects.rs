@@ -15,12 +15,18 @@ use sha2::{Digest, Sha256};
 
 use crate::metrics;
 
-/// Where objects come from on a cache miss. The regional blob store is the only origin today;
-/// pulling from a stream's home region is another implementation of this trait.
+/// Where objects come from on a cache miss: this region's blob store
+/// ([`RegionalOrigin`]), and behind it other regions
+/// ([`RegionChainOrigin`](crate::regions::RegionChainOrigin)).
 #[async_trait::async_trait]
 pub trait ObjectOrigin: Send + Sync + fmt::Debug + 'static {
     /// The whole object stored under `key`.
     async fn fetch(&self, key: &str) -> Result<Bytes, Error>;
+
+    /// The object from this region only (what another region's edge is given).
+    async fn fetch_local(&self, key: &str) -> Result<Bytes, Error> {
+        self.fetch(key).await
+    }
 }
 
 /// The blob store of this region.
@@ -121,6 +127,18 @@ impl ObjectCache {
             body,
             etag: etag.into(),
         })
+    }
+
+    /// The object from the cache or this region's store, never pulled from another region;
+    /// not cached on a miss (the asking region keeps its own copy).
+    pub async fn get_local(&self, key: &str) -> Result<CachedObject, Error> {
+        if let Some(hit) = self.cache.get(key).await {
+            metrics::cache_hit();
+            return Ok(hit);
+        }
+        let body = self.origin.fetch_local(key).await?;
+        let etag = entity_tag(&body).into();
+        Ok(CachedObject { body, etag })
     }
 
     /// How many times this cache read its origin (each coalesced miss counts once).

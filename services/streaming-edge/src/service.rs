@@ -15,7 +15,8 @@ use crate::directory::PlaybackDirectory;
 use crate::events::{self, EdgeSubscriptions};
 use crate::http::{self, EdgeState};
 use crate::index::SegmentIndex;
-use crate::objects::{ObjectCache, RegionalOrigin};
+use crate::objects::{ObjectCache, ObjectOrigin, RegionalOrigin};
+use crate::regions::RegionChainOrigin;
 
 /// The streaming edge: a segment index fed by events, an object cache in front of the
 /// regional blob store, and the HLS routes over both.
@@ -47,7 +48,12 @@ impl EdgeService {
         }
         let group = events::group_for(&settings.region);
         let subscriptions = events::subscribe(bus.as_ref(), &group).await?;
-        let origin = Arc::new(RegionalOrigin::new(blob.clone()));
+        let peers = settings.peer_regions()?;
+        let origin: Arc<dyn ObjectOrigin> = if peers.is_empty() {
+            Arc::new(RegionalOrigin::new(blob.clone()))
+        } else {
+            Arc::new(RegionChainOrigin::new(blob.clone(), peers))
+        };
         let state = Arc::new(EdgeState {
             index: SegmentIndex::new(directory, settings.max_streams),
             objects: ObjectCache::new(origin, settings.cache_bytes),
@@ -64,7 +70,7 @@ impl EdgeService {
 
     /// The `/stream/...` routes.
     pub fn http_routes(&self) -> Router {
-        http::router(self.state.clone())
+        http::router(self.state.clone()).merge(crate::regions::router(self.state.clone()))
     }
 
     /// The backends that must answer before the edge takes traffic.
