@@ -11,7 +11,9 @@ use std::time::Duration;
 use livecast_blob::BlobConfig;
 use livecast_bus::BusConfig;
 use livecast_core::EventId;
-use livecast_tests::{listed_sequence_numbers, play_to_end, push_test_stream, spawn_platform};
+use livecast_tests::{
+    listed_sequence_numbers, metric_value, play_to_end, push_test_stream, spawn_platform,
+};
 
 /// The `streaming-edge` binary of this workspace, built if missing.
 fn edge_binary() -> PathBuf {
@@ -54,14 +56,6 @@ fn spawn_region_b(blob_dir: &Path, brokers: &str, catalogue: &str, peer: &str) -
         .spawn()
         .expect("the streaming-edge binary starts");
     (child, format!("http://127.0.0.1:{port}"))
-}
-
-/// The value of a counter line `name{labels} value` in Prometheus text, 0 when absent.
-fn counter(metrics: &str, name_and_labels: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -182,11 +176,11 @@ async fn region_b_pulls_each_object_once_from_region_a_and_plays_on_when_region_
         .await
         .unwrap();
     assert_eq!(
-        counter(
+        metric_value(
             &metrics_b,
             "livecast_edge_region_pulls_total{outcome=\"ok\",region=\"a\"}"
         ),
-        1.0,
+        Some(1.0),
         "200 concurrent misses, one pull from region A:\n{metrics_b}"
     );
     // Written through: the next edge of region B finds it in B's own store.

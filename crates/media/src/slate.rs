@@ -18,6 +18,40 @@ pub(crate) struct Still {
     pub rate: Rational,
 }
 
+impl Still {
+    /// One frame after the picture, in [`VIDEO_TIME_BASE`].
+    pub fn next_pts(&self) -> i64 {
+        self.picture
+            .pts()
+            .map_or(0, |pts| pts + self.frame_ticks().round() as i64)
+    }
+
+    fn frame_ticks(&self) -> f64 {
+        f64::from(VIDEO_TIME_BASE.denominator()) / f64::from(self.rate)
+    }
+}
+
+/// Feeds the still picture to `encoders` at every frame time from `start` until `end` (in
+/// [`VIDEO_TIME_BASE`]; at least one frame); returns how many frames that was.
+pub(crate) fn hold(
+    encoders: &mut [RenditionEncoder],
+    still: &mut Still,
+    start: i64,
+    end: i64,
+) -> Result<i64, MediaError> {
+    let ticks = still.frame_ticks();
+    let frames = ((end - start) as f64 / ticks).round().max(1.0) as i64;
+    for index in 0..frames {
+        still
+            .picture
+            .set_pts(Some(start + (index as f64 * ticks).round() as i64));
+        for encoder in encoders.iter_mut() {
+            encoder.push(&still.picture)?;
+        }
+    }
+    Ok(frames)
+}
+
 impl StreamTranscoder {
     /// Slate for `duration_ms` from `pts_ms` on the stream timeline: the last picture held
     /// still in every video rendition, silence as the audio. Empty when the stream has shown
@@ -56,29 +90,15 @@ impl StreamTranscoder {
         else {
             return Ok(Vec::new());
         };
-        let rate = f64::from(still.rate);
-        let ticks = f64::from(VIDEO_TIME_BASE.denominator()) / rate;
         let per_ms = i64::from(VIDEO_TIME_BASE.denominator()) / 1000;
         let end = (pts_ms + i64::from(duration_ms)) * per_ms;
         // Never before the picture itself: the range may overlap the chunk it came from.
-        let after_picture = still
-            .picture
-            .pts()
-            .map_or(0, |pts| pts + ticks.round() as i64);
-        let start = (pts_ms * per_ms).max(after_picture);
-        let frames = ((end - start) as f64 / ticks).round().max(1.0) as i64;
+        let start = (pts_ms * per_ms).max(still.next_pts());
         let mut encoders = renditions
             .iter()
             .map(|r| RenditionEncoder::open(r.clone(), still.rate, &self.video_settings))
             .collect::<Result<Vec<_>, _>>()?;
-        for index in 0..frames {
-            still
-                .picture
-                .set_pts(Some(start + (index as f64 * ticks).round() as i64));
-            for encoder in &mut encoders {
-                encoder.push(&still.picture)?;
-            }
-        }
+        hold(&mut encoders, still, start, end.max(start + 1))?;
         for encoder in &mut encoders {
             encoder.finish()?;
         }

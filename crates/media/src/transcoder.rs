@@ -13,7 +13,7 @@ use crate::{
     encode_video::{RenditionEncoder, VIDEO_TIME_BASE, VideoSettings},
     ladder::{self, VideoRendition},
     mux::{self, Track},
-    slate::Still,
+    slate::{self, Still},
     timeline::{ChunkClock, rescale},
 };
 
@@ -144,6 +144,7 @@ impl StreamTranscoder {
         {
             self.receive_video(video_input, &mut video, &clock)?;
         }
+        hold_to_chunk_end(&mut video, input)?;
         for encoder in &mut video.encoders {
             encoder.finish()?;
         }
@@ -303,6 +304,29 @@ impl StreamTranscoder {
         }
         Ok(out)
     }
+}
+
+/// A picture that stops inside the chunk while the chunk goes on (the camera stalled, the
+/// sound did not) is held to the chunk's end, so every rendition covers the chunk's whole time
+/// range and video and audio segments stay the same length.
+fn hold_to_chunk_end(video: &mut ChunkVideo, input: &SourceChunkInput) -> Result<(), MediaError> {
+    let (Some(picture), Some(rate)) = (video.last.take(), video.rate) else {
+        return Ok(());
+    };
+    let mut still = Still { picture, rate };
+    let end = (input.pts_ms + i64::from(input.duration_ms))
+        * (VIDEO_TIME_BASE.denominator() as i64 / 1000);
+    let start = still.next_pts();
+    let two_frames = 2 * (start - still.picture.pts().unwrap_or(start));
+    if end - start >= two_frames.max(1) {
+        let held = slate::hold(&mut video.encoders, &mut still, start, end)?;
+        debug!(
+            seq = input.seq,
+            held, "picture held to the end of the chunk"
+        );
+    }
+    video.last = Some(still.picture);
+    Ok(())
 }
 
 /// Muxes the tracks of one rendition and describes the result.

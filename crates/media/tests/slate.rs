@@ -95,3 +95,33 @@ fn a_stream_without_a_picture_or_sound_yet_has_nothing_to_slate() {
         .expect_err("before the timeline");
     assert!(matches!(error, MediaError::Config(_)), "{error:?}");
 }
+
+#[test]
+fn a_picture_that_stops_inside_a_chunk_is_held_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    // The camera stalls after 1 s; the sound goes on to 2 s.
+    ffmpeg(
+        dir.path(),
+        "-f lavfi -t 2 -i testsrc2=size=640x360:rate=30 -f lavfi -t 2 \
+         -i sine=f=440:sample_rate=48000 -vf select=lt(t\\,1) -fps_mode passthrough \
+         -c:v libx264 -preset ultrafast -g 60 -pix_fmt yuv420p -c:a aac -f flv stalled.flv",
+    );
+    let path = dir.path().join("stalled.flv");
+    let renditions = transcoder()
+        .transcode(&chunk(&path, 0, ingest_pts_ms(&path)))
+        .expect("transcode");
+    for rendition in &renditions {
+        let probed = streams(&probe(&[&rendition.init_segment, &rendition.media_segment]));
+        for stream in &probed {
+            let what = format!("{} {}", rendition.name, stream.codec_type);
+            assert_near(stream.end - stream.start, 2.0, 0.05, &what);
+        }
+        assert_near(
+            f64::from(rendition.duration_ms),
+            2_000.0,
+            50.0,
+            &rendition.name,
+        );
+        assert_plays(&[&rendition.init_segment, &rendition.media_segment]);
+    }
+}

@@ -181,28 +181,25 @@ fn playlist_cache_control(complete: bool, target_duration_secs: u64) -> String {
 
 async fn master(state: &EdgeState, id: &StreamId, headers: &HeaderMap) -> Result<Response, Error> {
     let stream = state.index.stream(id).await?;
-    let timeline = stream.read();
-    if timeline.is_gone() {
-        return Err(not_available(id));
-    }
-    let body = playlist::master(&timeline).ok_or_else(|| no_segments(id))?;
-    let target = timeline
-        .playable()
-        .map(|(_, rendition)| rendition.target_duration_secs())
-        .max()
-        .unwrap_or(1);
-    let cache_control = playlist_cache_control(timeline.is_complete(), target);
-    drop(timeline);
-    Ok(respond(
-        headers,
-        Representation {
+    let playlist = stream.playlist(None, |timeline| {
+        if timeline.is_gone() {
+            return Err(not_available(id));
+        }
+        let body = playlist::master(timeline).ok_or_else(|| no_segments(id))?;
+        let target = timeline
+            .playable()
+            .map(|(_, rendition)| rendition.target_duration_secs())
+            .max()
+            .unwrap_or(1);
+        Ok(Representation {
             etag: entity_tag(body.as_bytes()),
             body: body.into(),
             content_type: PLAYLIST_TYPE,
-            cache_control,
+            cache_control: playlist_cache_control(timeline.is_complete(), target),
             last_modified_ms: None,
-        },
-    ))
+        })
+    })?;
+    Ok(respond(headers, playlist))
 }
 
 fn media(
@@ -212,32 +209,30 @@ fn media(
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
     let id = stream.id();
-    let timeline = stream.read();
-    if timeline.is_gone() {
-        return Err(not_available(id));
-    }
-    let complete = timeline.is_complete();
-    let playlist = timeline
-        .rendition(rendition)
-        .and_then(|r| playlist::media(r, complete, state.live_window))
-        .ok_or_else(|| {
-            if timeline.playable().next().is_none() {
-                no_segments(id)
-            } else {
-                Error::not_found(format!("stream {id} has no rendition {rendition}"))
-            }
-        })?;
-    drop(timeline);
-    Ok(respond(
-        headers,
-        Representation {
+    let playlist = stream.playlist(Some(rendition), |timeline| {
+        if timeline.is_gone() {
+            return Err(not_available(id));
+        }
+        let complete = timeline.is_complete();
+        let playlist = timeline
+            .rendition(rendition)
+            .and_then(|r| playlist::media(r, complete, state.live_window))
+            .ok_or_else(|| {
+                if timeline.playable().next().is_none() {
+                    no_segments(id)
+                } else {
+                    Error::not_found(format!("stream {id} has no rendition {rendition}"))
+                }
+            })?;
+        Ok(Representation {
             etag: entity_tag(playlist.body.as_bytes()),
             body: playlist.body.into(),
             content_type: PLAYLIST_TYPE,
             cache_control: playlist_cache_control(complete, playlist.target_duration_secs),
             last_modified_ms: Some(playlist.newest_end_ms),
-        },
-    ))
+        })
+    })?;
+    Ok(respond(headers, playlist))
 }
 
 async fn init(

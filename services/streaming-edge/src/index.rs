@@ -7,8 +7,9 @@
 //! same load) and merges. Since the edge subscribes before it serves, every segment is either
 //! in the catalogue's answer or in an event applied afterwards: nothing falls in between.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use livecast_core::{Error, ErrorKind, RenditionName, SegmentRecord, StreamId, StreamStatus};
 use livecast_proto::convert::status_from_wire;
@@ -19,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::directory::PlaybackDirectory;
 use crate::metrics;
+use crate::respond::Representation;
 use crate::timeline::{RenditionInfo, Segment, StreamTimeline};
 
 /// Segments asked of the directory per page.
@@ -30,6 +32,11 @@ pub struct IndexedStream {
     id: StreamId,
     loaded: OnceCell<()>,
     timeline: RwLock<StreamTimeline>,
+    /// Bumped by every write, inside the write lock: a reader holding the read lock sees the
+    /// revision of exactly the timeline it reads.
+    revision: AtomicU64,
+    /// Playlists rendered at a revision (the master under `None`), served until it changes.
+    rendered: Mutex<HashMap<Option<RenditionName>, (u64, Representation)>>,
 }
 
 impl IndexedStream {
@@ -38,6 +45,8 @@ impl IndexedStream {
             id,
             loaded: OnceCell::new(),
             timeline: RwLock::new(StreamTimeline::default()),
+            revision: AtomicU64::new(0),
+            rendered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -47,6 +56,8 @@ impl IndexedStream {
             id,
             loaded: OnceCell::new_with(Some(())),
             timeline: RwLock::new(StreamTimeline::gone(status)),
+            revision: AtomicU64::new(0),
+            rendered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -70,9 +81,40 @@ impl IndexedStream {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, StreamTimeline> {
-        self.timeline
+        let guard = self
+            .timeline
             .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.revision.fetch_add(1, Ordering::Release);
+        guard
+    }
+
+    /// The playlist `rendition` names (the master for `None`) as `render` makes it from the
+    /// timeline, rendered once per change of the timeline and then served from memory: a
+    /// thousand viewers polling a live playlist cost one rendering per new segment.
+    pub fn playlist(
+        &self,
+        rendition: Option<&RenditionName>,
+        render: impl FnOnce(&StreamTimeline) -> Result<Representation, Error>,
+    ) -> Result<Representation, Error> {
+        let timeline = self.read();
+        let revision = self.revision.load(Ordering::Acquire);
+        let memo = |rendered: &HashMap<Option<RenditionName>, (u64, Representation)>| {
+            rendered
+                .get(&rendition.cloned())
+                .filter(|(at, _)| *at == revision)
+                .map(|(_, playlist)| playlist.clone())
+        };
+        if let Some(playlist) = memo(&self.rendered.lock().unwrap_or_else(PoisonError::into_inner))
+        {
+            return Ok(playlist);
+        }
+        let playlist = render(&timeline)?;
+        self.rendered
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .insert(rendition.cloned(), (revision, playlist.clone()));
+        Ok(playlist)
     }
 }
 
