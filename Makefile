@@ -22,6 +22,7 @@ bench: deps
 	cargo build --release -p livecast-bench
 	./target/release/catalogue-bench
 	ulimit -n 8192 && ./target/release/notification-bench
+	./target/release/transcode-bench
 	bench/edge-vs-nginx.sh
 	bench/ingest-vs-nginx-rtmp.sh
 

@@ -99,6 +99,12 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after shutdown starts, in seconds.
     pub drain_seconds: u64,
+    /// How long a client may take to send a request head, in milliseconds; an idle keep-alive
+    /// connection waiting for its next request is closed after it too.
+    pub header_timeout_ms: u64,
+    /// How long a connection may go without a byte read or written (no request at all, a
+    /// client that stopped reading a response) before it is closed, in milliseconds.
+    pub idle_timeout_ms: u64,
 }
 
 impl HttpConfig {
@@ -117,6 +123,8 @@ impl Default for HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1 << 20,
             drain_seconds: 10,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }

@@ -6,10 +6,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as AutoBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+
+use crate::idle::IdleTimeout;
 use tokio::net::TcpListener;
 
 use crate::Shutdown;
@@ -48,17 +50,12 @@ pub async fn serve_service(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let router = service_router(routes, readiness, config);
-    serve(
-        listener,
-        router,
-        shutdown,
-        Duration::from_secs(config.drain_seconds),
-    )
-    .await
+    serve(listener, router, shutdown, config).await
 }
 
 /// Serves `router` on `listener` until `shutdown` fires, then gives in-flight requests up to
-/// `drain` to finish.
+/// `config.drain_seconds` to finish. Connections are closed when a request head takes longer
+/// than `config.header_timeout_ms` or nothing moves for `config.idle_timeout_ms`.
 ///
 /// Connections accept half-closure: HTTP clients such as FFmpeg's shut down their sending side
 /// right after a request body and still expect the answer, so a read EOF must not cancel the
@@ -67,11 +64,20 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
-    drain: Duration,
+    config: &HttpConfig,
 ) -> anyhow::Result<()> {
+    let drain = Duration::from_secs(config.drain_seconds);
+    let idle = Duration::from_millis(config.idle_timeout_ms);
     let graceful = GracefulShutdown::new();
-    let mut builder = AutoBuilder::new(TokioExecutor::new());
-    builder.http1().half_close(true);
+    // HTTP/1.1 only: browsers and players speak it over plain HTTP (gRPC has its own port),
+    // and skipping version detection lets the header timeout start at the first byte.
+    let mut builder = AutoBuilder::new(TokioExecutor::new()).http1_only();
+    // Slowloris clients dribbling a request head are cut off; idle ones by `IdleTimeout`.
+    builder
+        .http1()
+        .half_close(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(config.header_timeout_ms));
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -86,7 +92,8 @@ pub async fn serve(
             },
         };
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(IdleTimeout::new(stream, idle)), service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(error) = connection.await {

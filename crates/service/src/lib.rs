@@ -9,6 +9,7 @@ pub mod api_json;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod idle;
 pub mod metrics;
 pub mod runtime;
 pub mod shutdown;
