@@ -16,6 +16,9 @@ use tokio::time::{Instant, Sleep};
 pub struct IdleTimeout<T> {
     inner: T,
     timeout: Duration,
+    /// When a byte last moved; the timer is moved to follow it only when it fires, so busy
+    /// connections do not touch the timer wheel on every read and write.
+    last_progress: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -25,23 +28,29 @@ impl<T> IdleTimeout<T> {
         IdleTimeout {
             inner,
             timeout,
+            last_progress: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(timeout)),
         }
     }
 
     fn progressed(&mut self) {
-        let next = Instant::now() + self.timeout;
-        self.deadline.as_mut().reset(next);
+        self.last_progress = Instant::now();
     }
 
     /// What a pending read or write becomes: still pending, or timed out.
     fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connection idle for too long",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = self.last_progress + self.timeout;
+            if due <= Instant::now() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle for too long",
+                )));
+            }
+            self.deadline.as_mut().reset(due);
         }
     }
 }

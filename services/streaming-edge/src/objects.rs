@@ -102,6 +102,10 @@ impl ObjectCache {
 
     /// The object under `key`, from the cache or, once for all concurrent askers, the origin.
     pub async fn get(&self, key: &str) -> Result<CachedObject, Error> {
+        if let Some(hit) = self.cache.get(key).await {
+            metrics::cache_hit();
+            return Ok(hit);
+        }
         let entry = self
             .cache
             .entry_by_ref(key)
