@@ -13,16 +13,6 @@ use crate::{EventBus, Message, SubscribeOptions, Subscription};
 /// Longest pause between two attempts at a failing message.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Whether a consumer commits what it handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Commit {
-    /// Commit each message after its handler succeeded (or rejected it for good).
-    AfterHandling,
-    /// Never commit: the consumer rebuilds its state from elsewhere when it restarts (an edge
-    /// instance's own group, which only ever reads from the live end).
-    Never,
-}
-
 /// Delivers every message of `topic` to `handle` until `shutdown`, committing each after
 /// `handle` returns Ok. A message the handler rejects as invalid (InvalidArgument, NotFound,
 /// Conflict: retrying cannot help) is logged and committed; any other error is retried with
@@ -38,7 +28,7 @@ pub async fn consume<F, Fut>(
     Fut: Future<Output = Result<(), Error>>,
 {
     if let Some(subscription) = subscribe_until_ready(&bus, topic, &options, &shutdown).await {
-        consume_from(subscription, topic, Commit::AfterHandling, shutdown, handle).await;
+        consume_from(subscription, topic, shutdown, handle).await;
     }
 }
 
@@ -67,7 +57,6 @@ pub async fn subscribe_until_ready(
 pub async fn consume_from<F, Fut>(
     mut subscription: Box<dyn Subscription>,
     topic: &str,
-    commit: Commit,
     shutdown: CancellationToken,
     handle: F,
 ) where
@@ -109,9 +98,7 @@ pub async fn consume_from<F, Fut>(
                 }
             }
         }
-        if commit == Commit::AfterHandling
-            && let Err(error) = subscription.commit(&message).await
-        {
+        if let Err(error) = subscription.commit(&message).await {
             tracing::warn!(topic, %error, "commit failed; the message may be delivered again");
         }
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 pub use config::{BusConfig, KafkaSettings};
 pub use consume::{
-    Commit, consume, consume_from, ensure_topics, is_permanent, subscribe_until_ready,
+    consume, consume_from, ensure_topics, is_permanent, subscribe_until_ready,
 };
 pub use error::BusError;
 pub use in_process::{DEFAULT_RETENTION_PER_PARTITION, InProcessBus};

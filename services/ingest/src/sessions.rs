@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use livecast_blob::BlobStore;
+use livecast_blob::{BlobError, BlobStore};
 use livecast_bus::EventBus;
 use livecast_core::blob_keys;
 use livecast_core::time::now_millis;
@@ -32,6 +32,9 @@ struct StreamState {
     /// Fires to cancel the completion timer when the broadcaster comes back in time.
     completion: Option<CancellationToken>,
 }
+
+/// How long storing one chunk may wait for the blob store to come back.
+const STORE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A stream's chunks and epoch claims as listed in the blob store, which every ingest instance
 /// shares.
@@ -208,6 +211,27 @@ impl Inner {
         }
     }
 
+    /// Makes a chunk durable, riding out a blob store that is briefly away (a restart, a
+    /// failover) for up to [`STORE_PATIENCE`]: meanwhile the broadcaster's connection is not
+    /// read, so it waits (TCP backpressure) instead of losing media.
+    async fn store(&self, key: &str, bytes: Bytes) -> Result<(), Error> {
+        let give_up = tokio::time::Instant::now() + STORE_PATIENCE;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.blob.put(key, bytes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(error @ BlobError::Unavailable { .. })
+                    if tokio::time::Instant::now() + backoff < give_up =>
+                {
+                    tracing::warn!(%key, %error, ?backoff, "blob store unavailable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
     /// The sequence number of a chunk that ends at `end_ms` on the stream timeline.
     fn next_seq(&self, id: &StreamId, end_ms: i64) -> Result<u64, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
@@ -355,7 +379,7 @@ impl Publisher for StreamPublisher {
         let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
         let size = chunk.bytes.len() as u64;
         let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
-        self.inner.blob.put(&key, chunk.bytes).await?;
+        self.inner.store(&key, chunk.bytes).await?;
         let event = v1::SourceChunk {
             event_id: EventId::generate().to_string(),
             stream_id: self.stream.id.to_string(),

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use livecast_bus::{Commit, EventBus, SubscribeOptions};
+use livecast_bus::{EventBus, SubscribeOptions};
 use livecast_core::Error;
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
@@ -97,7 +97,6 @@ pub async fn run(
     livecast_bus::consume_from(
         subscription,
         topic,
-        Commit::AfterHandling,
         shutdown,
         |message| {
             let handler = handler.clone();

@@ -1,11 +1,13 @@
 //! The edge's event consumers: segments and lifecycle events into the [`SegmentIndex`].
 //!
 //! Every edge instance must see every event, so each joins its own consumer group
-//! (`edge-{region}-{uuid}`) at the live end. The group lives as long as the process: it never
-//! commits, because a restarted edge rebuilds its index from the catalogue, not from offsets.
+//! (`edge-{region}-{uuid}`) at the live end. The group lives as long as the process: a
+//! restarted edge rebuilds its index from the catalogue, not from offsets. It still commits
+//! what it applied, so that after the broker went away and came back the group resumes where
+//! it was instead of jumping to the live end past the events published meanwhile.
 
 use anyhow::Context;
-use livecast_bus::{Commit, EventBus, StartFrom, SubscribeOptions, Subscription};
+use livecast_bus::{EventBus, StartFrom, SubscribeOptions, Subscription};
 use livecast_core::Error;
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
@@ -82,9 +84,8 @@ pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Sh
     ));
 }
 
-/// Applies every message of `topic` until `shutdown`, counting the outcome. Never commits:
-/// the group is this instance's alone and a restarted edge rebuilds from the catalogue. A
-/// message that can never apply (undecodable, invalid ids) is counted, logged and skipped.
+/// Applies every message of `topic` until `shutdown`, counting the outcome and committing it.
+/// A message that can never apply (undecodable, invalid ids) is counted, logged and skipped.
 async fn consume<F, Fut>(
     subscription: Box<dyn Subscription>,
     topic: &'static str,
@@ -94,7 +95,7 @@ async fn consume<F, Fut>(
     F: Fn(bytes::Bytes) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    livecast_bus::consume_from(subscription, topic, Commit::Never, shutdown, |message| {
+    livecast_bus::consume_from(subscription, topic, shutdown, |message| {
         let applied = apply(message.payload);
         async move {
             let result = applied.await;
