@@ -26,9 +26,7 @@ mod kafka_subscription;
 use std::sync::Arc;
 
 pub use config::{BusConfig, KafkaSettings};
-pub use consume::{
-    consume, consume_from, ensure_topics, is_permanent, subscribe_until_ready,
-};
+pub use consume::{consume, consume_from, ensure_topics, is_permanent, subscribe_until_ready};
 pub use error::BusError;
 pub use in_process::{DEFAULT_RETENTION_PER_PARTITION, InProcessBus};
 pub use kafka::KafkaBus;

@@ -60,6 +60,10 @@ pub struct IngestSettings {
     pub max_push_bytes: usize,
     /// Partitions of each topic when ingest creates it.
     pub topic_partitions: u32,
+    /// Whether a second publisher on a live stream key takes over as a backup input (the
+    /// first is cut off at its next chunk; the stream goes on with a discontinuity). When
+    /// false, the second publisher is refused.
+    pub backup_inputs: bool,
 }
 
 impl Default for IngestSettings {
@@ -69,6 +73,7 @@ impl Default for IngestSettings {
             reconnect_window_ms: 30_000,
             max_push_bytes: 32 << 20,
             topic_partitions: 8,
+            backup_inputs: false,
         }
     }
 }

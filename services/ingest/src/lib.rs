@@ -56,14 +56,7 @@ impl IngestService {
             settings.topic_partitions,
         )
         .await;
-        let ingest = Ingest::new(
-            directory,
-            blob.clone(),
-            bus.clone(),
-            region,
-            settings.reconnect_window(),
-            Duration::from_millis(u64::from(settings.chunk_target_ms)),
-        );
+        let ingest = Ingest::new(directory, blob.clone(), bus.clone(), region, &settings);
         let hls_push = hls_push::HlsPush::new(Arc::new(ingest.clone()), HLS_PUSH_IDLE);
         Ok(IngestService {
             ingest,

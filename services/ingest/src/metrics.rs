@@ -27,6 +27,13 @@ static CHUNKS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+static REPLACED: LazyLock<IntCounter> = LazyLock::new(|| {
+    livecast_service::metrics::counter(
+        "livecast_ingest_publishes_replaced_total",
+        "Publishers cut off because a backup input took their stream over.",
+    )
+});
+
 static SLATE_CHUNKS: LazyLock<IntCounter> = LazyLock::new(|| {
     livecast_service::metrics::counter(
         "livecast_ingest_slate_chunks_total",
@@ -92,4 +99,9 @@ pub fn chunk_stored(bytes: u64) {
 /// Counts a slate chunk.
 pub fn slate_chunk() {
     SLATE_CHUNKS.inc();
+}
+
+/// Counts a publisher replaced by a backup input.
+pub fn publish_replaced() {
+    REPLACED.inc();
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 mod away;
 
+use crate::config::IngestSettings;
 use crate::directory::{AuthorizedStream, StreamDirectory};
 use crate::metrics;
 use crate::publish::{Departure, MediaChunk, PublishGate, Publisher};
@@ -68,6 +69,8 @@ struct Inner {
     reconnect_window: Duration,
     /// How much slate one slate chunk carries while the broadcaster is away.
     slate_every: Duration,
+    /// A second publisher on a live key takes over (a backup input) instead of being refused.
+    takeover: bool,
     streams: Mutex<HashMap<StreamId, StreamState>>,
 }
 
@@ -86,8 +89,7 @@ impl Ingest {
         blob: Arc<dyn BlobStore>,
         bus: Arc<dyn EventBus>,
         region: RegionName,
-        reconnect_window: Duration,
-        slate_every: Duration,
+        settings: &IngestSettings,
     ) -> Self {
         Ingest {
             inner: Arc::new(Inner {
@@ -95,8 +97,9 @@ impl Ingest {
                 blob,
                 bus,
                 region,
-                reconnect_window,
-                slate_every,
+                reconnect_window: settings.reconnect_window(),
+                slate_every: Duration::from_millis(u64::from(settings.chunk_target_ms.max(1))),
+                takeover: settings.backup_inputs,
                 streams: Mutex::new(HashMap::new()),
             }),
         }
@@ -169,6 +172,12 @@ impl Inner {
     fn claim(&self, stream: &AuthorizedStream, stored: &StoredProgress) -> Result<Claim, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
         let (epoch, next_seq) = match streams.get(&stream.id) {
+            Some(state) if state.publishing && self.takeover => {
+                // The publisher holding the stream finds out at its next chunk.
+                tracing::info!(stream_id = %stream.id, "a backup input takes the stream over");
+                metrics::publish_replaced();
+                (state.epoch + 1, state.next_seq)
+            }
             Some(state) if state.publishing => {
                 metrics::rejected("already_live");
                 return Err(Error::new(
@@ -232,12 +241,19 @@ impl Inner {
         }
     }
 
-    /// The sequence number of a chunk that ends at `end_ms` on the stream timeline.
-    fn next_seq(&self, id: &StreamId, end_ms: i64) -> Result<u64, Error> {
+    /// The sequence number of a chunk of `epoch` that ends at `end_ms` on the stream
+    /// timeline; Conflict when another publisher (a backup input) took the stream over.
+    fn next_seq(&self, id: &StreamId, epoch: u32, end_ms: i64) -> Result<u64, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
         let state = streams
             .get_mut(id)
             .ok_or_else(|| Error::internal(format!("stream {id} has no publishing state")))?;
+        if state.epoch != epoch {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("stream {id} was taken over by another input"),
+            ));
+        }
         let seq = state.next_seq;
         state.next_seq += 1;
         state.timeline_end = Some(end_ms);
@@ -375,7 +391,7 @@ impl Uplink {
 impl Publisher for StreamPublisher {
     async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error> {
         let end_ms = chunk.pts_ms + i64::from(chunk.duration_ms);
-        let seq = self.inner.next_seq(&self.stream.id, end_ms)?;
+        let seq = self.inner.next_seq(&self.stream.id, self.epoch, end_ms)?;
         let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
         let size = chunk.bytes.len() as u64;
         let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);

@@ -94,22 +94,17 @@ pub async fn run(
     joined.store(true, Ordering::SeqCst);
     tracing::info!(topic, %group, "consuming lifecycle events");
     let handler = Arc::new(handler);
-    livecast_bus::consume_from(
-        subscription,
-        topic,
-        shutdown,
-        |message| {
-            let handler = handler.clone();
-            async move {
-                let result = handler.handle(&message.payload).await;
-                if let Err(error) = &result
-                    && livecast_bus::is_permanent(error)
-                {
-                    metrics::event("rejected");
-                }
-                result
+    livecast_bus::consume_from(subscription, topic, shutdown, |message| {
+        let handler = handler.clone();
+        async move {
+            let result = handler.handle(&message.payload).await;
+            if let Err(error) = &result
+                && livecast_bus::is_permanent(error)
+            {
+                metrics::event("rejected");
             }
-        },
-    )
+            result
+        }
+    })
     .await;
 }

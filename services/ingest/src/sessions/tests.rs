@@ -13,12 +13,26 @@ use livecast_proto::{topics, v1};
 use prost::Message;
 
 use super::Ingest;
+use crate::config::IngestSettings;
 use crate::directory::{AuthorizedStream, StreamDirectory};
 use crate::publish::{Departure, MediaChunk, PublishGate};
 
 const WINDOW: Duration = Duration::from_millis(400);
+
+/// A reconnect window of `window`, slate every `slate_every`, and backup inputs or not.
+fn settings(window: Duration, slate_every: Duration, backup_inputs: bool) -> IngestSettings {
+    IngestSettings {
+        reconnect_window_ms: window.as_millis() as u64,
+        chunk_target_ms: slate_every.as_millis() as u32,
+        backup_inputs,
+        ..IngestSettings::default()
+    }
+}
+
 /// Longer than the window: no slate in tests about who completes a stream.
-const NO_SLATE: Duration = Duration::from_secs(60);
+fn no_slate() -> IngestSettings {
+    settings(WINDOW, Duration::from_secs(60), false)
+}
 
 struct OneStream(StreamId);
 
@@ -71,8 +85,7 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
             blob.clone(),
             bus.clone(),
             RegionName::parse("test").unwrap(),
-            WINDOW,
-            NO_SLATE,
+            &no_slate(),
         )
     };
     let (first, second) = (instance(), instance());
@@ -144,8 +157,7 @@ async fn a_second_publisher_on_the_same_instance_is_refused() {
         Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
         bus().await,
         RegionName::parse("test").unwrap(),
-        WINDOW,
-        NO_SLATE,
+        &no_slate(),
     );
     let _live = ingest.begin("key").await.unwrap();
     let error = ingest.begin("key").await.err().expect("refused");
@@ -161,8 +173,7 @@ async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
         Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
         bus.clone(),
         RegionName::parse("test").unwrap(),
-        Duration::from_secs(30),
-        Duration::from_millis(200),
+        &settings(Duration::from_secs(30), Duration::from_millis(200), false),
     );
     let mut chunks = bus
         .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
@@ -202,5 +213,50 @@ async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
     assert_eq!(
         announced, expected,
         "slate from where the last chunk ended, every 200 ms, until the broadcaster is back"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_input_takes_a_live_stream_over_and_cuts_the_first_one_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = bus().await;
+    let ingest = Ingest::new(
+        Arc::new(OneStream(StreamId::generate())),
+        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
+        bus.clone(),
+        RegionName::parse("test").unwrap(),
+        &settings(WINDOW, Duration::from_secs(60), true),
+    );
+    let mut chunks = bus
+        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
+        .await
+        .unwrap();
+    let mut main = ingest.begin("key").await.unwrap();
+    main.chunk(media(0)).await.unwrap();
+    let mut backup = ingest
+        .begin("key")
+        .await
+        .expect("the backup input is admitted");
+    let cut_off = main
+        .chunk(media(2_000))
+        .await
+        .expect_err("the first input is cut off");
+    assert_eq!(cut_off.kind, livecast_core::ErrorKind::Conflict);
+    main.end(Departure::Dropped).await;
+    backup.chunk(media(500)).await.unwrap();
+
+    let announced: Vec<(u64, u32, bool)> = drain(&mut chunks, Duration::from_millis(100))
+        .await
+        .iter()
+        .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
+        .map(|c| (c.seq, c.epoch, c.discontinuity))
+        .collect();
+    assert_eq!(announced, [(0, 0, false), (1, 1, true)]);
+    // The first input leaving does not end the stream the backup carries.
+    tokio::time::sleep(WINDOW * 2).await;
+    assert!(
+        drain(&mut chunks, Duration::from_millis(100))
+            .await
+            .is_empty()
     );
 }
