@@ -55,6 +55,27 @@ async fn bus() -> Arc<dyn EventBus> {
     Arc::new(bus)
 }
 
+/// One ingest instance for a single stream, on a fresh blob directory and `bus`; the chunk
+/// events of that bus from the start.
+async fn single(
+    settings: &IngestSettings,
+    bus: &Arc<dyn EventBus>,
+    dir: &tempfile::TempDir,
+) -> (Ingest, Box<dyn Subscription>) {
+    let ingest = Ingest::new(
+        Arc::new(OneStream(StreamId::generate())),
+        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
+        bus.clone(),
+        RegionName::parse("test").unwrap(),
+        settings,
+    );
+    let chunks = bus
+        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
+        .await
+        .unwrap();
+    (ingest, chunks)
+}
+
 fn media(pts_ms: i64) -> MediaChunk {
     MediaChunk {
         bytes: Bytes::from_static(b"chunk"),
@@ -152,13 +173,7 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
 #[tokio::test]
 async fn a_second_publisher_on_the_same_instance_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let ingest = Ingest::new(
-        Arc::new(OneStream(StreamId::generate())),
-        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
-        bus().await,
-        RegionName::parse("test").unwrap(),
-        &no_slate(),
-    );
+    let (ingest, _) = single(&no_slate(), &bus().await, &dir).await;
     let _live = ingest.begin("key").await.unwrap();
     let error = ingest.begin("key").await.err().expect("refused");
     assert_eq!(error.kind, livecast_core::ErrorKind::Conflict);
@@ -167,18 +182,12 @@ async fn a_second_publisher_on_the_same_instance_is_refused() {
 #[tokio::test]
 async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = bus().await;
-    let ingest = Ingest::new(
-        Arc::new(OneStream(StreamId::generate())),
-        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
-        bus.clone(),
-        RegionName::parse("test").unwrap(),
+    let (ingest, mut chunks) = single(
         &settings(Duration::from_secs(30), Duration::from_millis(200), false),
-    );
-    let mut chunks = bus
-        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
-        .await
-        .unwrap();
+        &bus().await,
+        &dir,
+    )
+    .await;
     let mut publisher = ingest.begin("key").await.unwrap();
     publisher.chunk(media(1_000)).await.unwrap();
     publisher.end(Departure::Dropped).await;
@@ -219,18 +228,12 @@ async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
 #[tokio::test]
 async fn a_backup_input_takes_a_live_stream_over_and_cuts_the_first_one_off() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = bus().await;
-    let ingest = Ingest::new(
-        Arc::new(OneStream(StreamId::generate())),
-        Arc::new(LocalBlobStore::open(dir.path()).await.unwrap()),
-        bus.clone(),
-        RegionName::parse("test").unwrap(),
+    let (ingest, mut chunks) = single(
         &settings(WINDOW, Duration::from_secs(60), true),
-    );
-    let mut chunks = bus
-        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
-        .await
-        .unwrap();
+        &bus().await,
+        &dir,
+    )
+    .await;
     let mut main = ingest.begin("key").await.unwrap();
     main.chunk(media(0)).await.unwrap();
     let mut backup = ingest
