@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test bench web build deps test-deps lint fmt
+.PHONY: run test bench chaos web build deps test-deps lint fmt
 
 run: deps web
 	cargo build --bin livecast
@@ -25,6 +25,10 @@ bench: deps
 	./target/release/transcode-bench
 	bench/edge-vs-nginx.sh
 	bench/ingest-vs-nginx-rtmp.sh
+
+# The fault scenarios against the real engines, with the long-form worker chaos run.
+chaos: test-deps
+	scripts/chaos.sh
 
 build: deps
 	cargo build --workspace --all-targets
