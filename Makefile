@@ -25,6 +25,7 @@ bench: deps
 	./target/release/transcode-bench
 	bench/edge-vs-nginx.sh
 	bench/ingest-vs-nginx-rtmp.sh
+	bench/viewers-vs-nginx.sh
 
 # The fault scenarios against the real engines, with the long-form worker chaos run.
 chaos: test-deps

@@ -16,9 +16,9 @@ fi
 cargo build --release --bin livecast
 
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-http_port=$(free_port); rtmp_port=$(free_port); grpc_port=$(free_port); nginx_port=$(free_port)
-token=bench-token
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh
+nginx_port=$(free_port)
 cleanup() {
   [ -n "${livecast_pid:-}" ] && kill "$livecast_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
@@ -26,21 +26,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-LIVECAST_DATA_DIR="$work/data" LIVECAST_HTTP__ADDR="127.0.0.1:$http_port" \
-LIVECAST_RTMP_ADDR="127.0.0.1:$rtmp_port" LIVECAST_GRPC_ADDR="127.0.0.1:$grpc_port" \
-LIVECAST_ADMIN_TOKEN="$token" LIVECAST_INGEST__RECONNECT_WINDOW_MS=600000 RUST_LOG=warn \
-  ./target/release/livecast >"$work/livecast.log" 2>&1 &
-livecast_pid=$!
-base="http://127.0.0.1:$http_port"
-for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
-
-created=$(curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d '{"name":"edge bench"}' "$base/v1/videos")
-id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
-key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_key"])' <<<"$created")
+start_livecast "$work"
+create_stream "edge bench"
 ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 \
   -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 -c:v libx264 -preset ultrafast -g 60 \
-  -pix_fmt yuv420p -c:a aac -f flv "rtmp://127.0.0.1:$rtmp_port/live/$key"
+  -pix_fmt yuv420p -c:a aac -f flv "$rtmp/$key"
 
 playlist="$base/stream/$id/360p/index.m3u8"
 for _ in $(seq 100); do curl -sf "$playlist" | grep -q '\.m4s' && break; sleep 0.2; done

@@ -56,54 +56,10 @@ cleanup() {
 trap cleanup EXIT
 
 # The harness: `run` relays the pushes, watches the chunks and samples the server; `report` probes.
+# The relay and the inotify wrapper are shared with latency-vs-nginx-rtmp.sh: bench/rtmp_relay.py.
 cat >"$work/bench.py" <<'PY'
-import ctypes, json, math, os, re, select, socket, statistics, subprocess, sys, threading, time
-libc = ctypes.CDLL(None, use_errno=True)
-class Relay:  # one publish: forwards it to the server, noting when each video message passed
-    def __init__(self, server_port):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port, self.server_port, self.sent = self.listener.getsockname()[1], server_port, []
-        self.buf, self.skip, self.chunk_size, self.streams = bytearray(), 1 + 1536 + 1536, 128, {}
-        threading.Thread(target=self.serve, daemon=True).start()
-    def serve(self):
-        client, _ = self.listener.accept()
-        server = socket.create_connection(("127.0.0.1", self.server_port))
-        for s in (client, server): s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=pipe, args=(server, client, None), daemon=True).start()
-        pipe(client, server, self)
-    def feed(self, data, now):  # client -> server RTMP: C0+C1+C2, then chunks (no extended ts)
-        buf = self.buf; buf += data
-        while True:
-            if self.skip:
-                n = min(self.skip, len(buf)); del buf[:n]; self.skip -= n
-                if self.skip: return
-            if not buf: return
-            fmt, cs = buf[0] >> 6, buf[0] & 63
-            head = 1 + (cs == 0) + 2 * (cs == 1); end = head + (11, 7, 3, 0)[fmt]
-            if len(buf) < end: return
-            if cs < 2: cs = 64 + buf[1] + (256 * buf[2] if cs == 1 else 0)
-            st = self.streams.setdefault(cs, dict(ts=0, delta=0, len=0, type=0, left=0, body=b""))
-            h = bytes(buf[head:end])
-            length = int.from_bytes(h[3:6], "big") if fmt < 2 else st["len"]
-            n = min(self.chunk_size, st["left"] or length)
-            if len(buf) < end + n: return
-            if st["left"] == 0:  # a new message; format 3 repeats the last delta
-                if fmt < 3: st["delta"] = int.from_bytes(h[0:3], "big")
-                st["ts"] = st["delta"] if fmt == 0 else st["ts"] + st["delta"]
-                if fmt < 2: st["len"], st["type"] = length, h[6]
-                st["left"], st["body"] = length, b""
-            if st["type"] == 1: st["body"] += bytes(buf[end:end + n])  # Set Chunk Size
-            del buf[:end + n]; st["left"] -= n
-            if st["left"] == 0 and st["type"] == 9: self.sent.append((st["ts"], now))
-            if st["left"] == 0 and st["type"] == 1:
-                self.chunk_size = int.from_bytes(st["body"][:4], "big") & 0x7FFFFFFF
-def pipe(src, dst, relay):
-    try:
-        while data := src.recv(1 << 16):
-            now = time.time(); dst.sendall(data)
-            if relay: relay.feed(data, now)
-        dst.shutdown(socket.SHUT_WR)
-    except OSError: pass
+import json, math, os, re, statistics, subprocess, sys, time
+from rtmp_relay import Inotify, Relay  # bench/rtmp_relay.py, shared with latency-vs-nginx-rtmp.sh
 def proc_stat(pid): return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
 def ticks(pids): return sum(int(proc_stat(p)[11]) + int(proc_stat(p)[12]) for p in pids)  # utime+stime
 def rss_kb(pids): return sum(int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{p}/status").read())[1]) for p in pids)
@@ -124,18 +80,18 @@ def run(kind, root, server, port, src, out, pushes):  # pushes: label=rtmp path 
     ticks0, t0 = ticks(pids), time.time()
     procs = [subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy",
                                "-f", "flv", f"rtmp://127.0.0.1:{r.port}/{p.split('=')[1]}"]) for p, r in zip(pushes, relays)]
-    inotify = libc.inotify_init1(os.O_NONBLOCK)
+    inotify = Inotify()
     seen, chunks, peak, next_rss, ended = set(), [], 0, 0, None
     while ended is None or time.time() < ended + 1.5:  # after the pushes, the last chunks land
         for d in [root] + [d for d, _, _ in os.walk(os.path.join(root, "source"))]:  # idempotent
-            assert libc.inotify_add_watch(inotify, d.encode(), 0x100 | 0x80) >= 0  # CREATE, MOVED_TO
+            inotify.watch(d)
         now = time.time()  # woken by a file or directory appearing: look what is new
         for label, seq, path in new_chunks(kind, root, labels, seen):
             seen.add(path); chunks.append(dict(label=label, seq=seq, path=path, t=now))
         if now >= next_rss: peak, next_rss = max(peak, rss_kb(pids)), now + 0.2
         if ended is None and (all(p.poll() is not None for p in procs) or now > t0 + 60):  # bounded
             ended, ticks1 = now, ticks(pids); [p.kill() for p in procs if p.poll() is None]
-        if select.select([inotify], [], [], 0.05)[0]: os.read(inotify, 1 << 16)
+        inotify.wait(0.05)
     json.dump(dict(cpu_s=(ticks1 - ticks0) / os.sysconf("SC_CLK_TCK"), wall_s=ended - t0, rss_kb=peak,
                    chunks=chunks, sent={l: r.sent for l, r in zip(labels, relays)},
                    codes=[p.returncode for p in procs]), open(out, "w"))
@@ -197,7 +153,7 @@ for i in 1 2 3; do
     -d "{\"name\":\"ingest bench $i\"}" "http://127.0.0.1:$cat_http/v1/videos")
   pushes+=("$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["id"] + "=live/" + d["stream_key"])' <<<"$created")")
 done
-python3 "$work/bench.py" run livecast "$work/blobs" "$ingest_pid" "$rtmp_port" "$src" "$work/livecast.json" "${pushes[@]}"
+PYTHONPATH=bench python3 "$work/bench.py" run livecast "$work/blobs" "$ingest_pid" "$rtmp_port" "$src" "$work/livecast.json" "${pushes[@]}"
 kill "$ingest_pid" "$catalogue_pid"; wait "$ingest_pid" "$catalogue_pid" 2>/dev/null || true; ingest_pid=; catalogue_pid=
 for log in ingest catalogue; do  # RUST_LOG=warn: anything logged is a warning or an error
   [ -s "$work/$log.log" ] && { echo "$log log:" >&2; head -5 "$work/$log.log" >&2; }
@@ -215,9 +171,9 @@ rtmp { server { listen 127.0.0.1:$nginx_port;
 CONF
 nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 for _ in $(seq 50); do [ -s "$work/nginx.pid" ] && break; sleep 0.1; done
-python3 "$work/bench.py" run nginx "$work/hls" "$(cat "$work/nginx.pid")" "$nginx_port" "$src" \
+PYTHONPATH=bench python3 "$work/bench.py" run nginx "$work/hls" "$(cat "$work/nginx.pid")" "$nginx_port" "$src" \
   "$work/nginx.json" s1=live/s1 s2=live/s2 s3=live/s3
 
 echo
 echo "ingest vs nginx-rtmp, one after the other (nginx-rtmp: worker_processes 1, which live needs)"
-python3 "$work/bench.py" report "$work/livecast.json" "$work/nginx.json"
+PYTHONPATH=bench python3 "$work/bench.py" report "$work/livecast.json" "$work/nginx.json"

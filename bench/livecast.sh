@@ -1,0 +1,35 @@
+# Sourced by the benchmark scripts: free ports, and the all-in-one livecast started on them.
+#   start_livecast WORK    starts ./target/${BENCH_PROFILE:-release}/livecast with its data
+#                          in WORK; sets livecast_pid, base (its HTTP URL), rtmp (its RTMP URL
+#                          prefix) and token, and waits until it is ready
+#   create_stream NAME     creates a stream; sets id and key
+# The caller's EXIT trap kills "$livecast_pid".
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_livecast() {
+  local work=$1 http_port rtmp_port grpc_port
+  http_port=$(free_port); rtmp_port=$(free_port); grpc_port=$(free_port)
+  token=bench-token
+  LIVECAST_DATA_DIR="$work/data" LIVECAST_HTTP__ADDR="127.0.0.1:$http_port" \
+  LIVECAST_RTMP_ADDR="127.0.0.1:$rtmp_port" LIVECAST_GRPC_ADDR="127.0.0.1:$grpc_port" \
+  LIVECAST_ADMIN_TOKEN="$token" LIVECAST_INGEST__RECONNECT_WINDOW_MS=600000 RUST_LOG=warn \
+    "./target/${BENCH_PROFILE:-release}/livecast" >"$work/livecast.log" 2>&1 &
+  livecast_pid=$!
+  base="http://127.0.0.1:$http_port"
+  rtmp="rtmp://127.0.0.1:$rtmp_port/live"
+  for _ in $(seq 150); do curl -sf "$base/readyz" >/dev/null && return 0; sleep 0.2; done
+  echo "livecast did not become ready; its log:" >&2
+  cat "$work/livecast.log" >&2
+  return 1
+}
+
+create_stream() {
+  local created
+  created=$(curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$1\"}" "$base/v1/videos")
+  id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
+  key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_key"])' <<<"$created")
+}
