@@ -26,6 +26,7 @@ bench: deps
 	bench/edge-vs-nginx.sh
 	bench/ingest-vs-nginx-rtmp.sh
 	bench/viewers-vs-nginx.sh
+	bench/latency-vs-nginx-rtmp.sh
 
 # The fault scenarios against the real engines, with the long-form worker chaos run.
 chaos: test-deps

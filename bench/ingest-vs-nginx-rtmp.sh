@@ -45,7 +45,8 @@ if [ ! -s "$src" ]; then
 fi
 
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh  # free_port
 cat_http=$(free_port); cat_grpc=$(free_port); ing_http=$(free_port); rtmp_port=$(free_port)
 nginx_port=$(free_port); token=bench-token
 cleanup() {

@@ -55,9 +55,9 @@ if [ ! -s "$src" ]; then
 fi
 
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-http_port=$(free_port); rtmp_port=$(free_port); grpc_port=$(free_port)
-nginx_rtmp=$(free_port); nginx_http=$(free_port); token=bench-token
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh
+nginx_rtmp=$(free_port); nginx_http=$(free_port)
 cleanup() {
   [ -n "${livecast_pid:-}" ] && kill "$livecast_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
@@ -201,25 +201,17 @@ else: report(*sys.argv[2:])
 PY
 
 # --- livecast: all-in-one (ingest, encode worker, edge), embedded backends, in-process bus. ---
-LIVECAST_DATA_DIR="$work/data" LIVECAST_HTTP__ADDR="127.0.0.1:$http_port" \
-LIVECAST_RTMP_ADDR="127.0.0.1:$rtmp_port" LIVECAST_GRPC_ADDR="127.0.0.1:$grpc_port" \
-LIVECAST_ADMIN_TOKEN="$token" RUST_LOG=warn \
-  ./target/release/livecast >"$work/livecast.log" 2>&1 &
-livecast_pid=$!
-base="http://127.0.0.1:$http_port"
-for _ in $(seq 100); do curl -sf -m 2 "$base/readyz" >/dev/null && break; sleep 0.2; done
-curl -sf -m 2 "$base/readyz" >/dev/null || { echo "livecast not ready" >&2; cat "$work/livecast.log" >&2; exit 1; }
-created=$(curl -sf -m 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d '{"name":"latency bench"}' "$base/v1/videos")
-id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
-key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_key"])' <<<"$created")
+start_livecast "$work"
+create_stream "latency bench"
 PYTHONPATH=bench python3 "$work/latency.py" run "$rtmp_port" "live/$key" "$src" "$work/livecast.json" \
   "720p=$base/stream/$id/720p/index.m3u8" "240p=$base/stream/$id/240p/index.m3u8"
 transcode=$(curl -sf -m 5 "$base/metrics" | awk '/^livecast_worker_transcode_seconds_sum/ {s=$2}
   /^livecast_worker_transcode_seconds_count/ {n=$2} END {if (n > 0) printf "%.2f s over %d chunks", s/n, n}' || true)
 ladder=$(curl -sf -m 5 "$base/stream/$id/master.m3u8" | sed -n 's#/index\.m3u8$##p' | paste -sd, - || true)
 kill "$livecast_pid"; wait "$livecast_pid" 2>/dev/null || true; livecast_pid=
-[ -s "$work/livecast.log" ] && { echo "livecast log (RUST_LOG=warn):" >&2; head -5 "$work/livecast.log" >&2; }
+if grep -qE 'WARN|ERROR' "$work/livecast.log"; then  # RUST_LOG=warn; its banner is not one
+  echo "livecast log:" >&2; grep -E 'WARN|ERROR' "$work/livecast.log" | head -5 >&2
+fi
 
 # --- nginx-rtmp: HLS into a directory its http server serves. Its workers run unprivileged. ---
 mkdir -p "$work/hls"; chmod 755 "$work"; chmod 777 "$work/hls"

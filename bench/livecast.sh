@@ -1,7 +1,7 @@
 # Sourced by the benchmark scripts: free ports, and the all-in-one livecast started on them.
 #   start_livecast WORK    starts ./target/${BENCH_PROFILE:-release}/livecast with its data
 #                          in WORK; sets livecast_pid, base (its HTTP URL), rtmp (its RTMP URL
-#                          prefix) and token, and waits until it is ready
+#                          prefix), rtmp_port and token, and waits until it is ready
 #   create_stream NAME     creates a stream; sets id and key
 # The caller's EXIT trap kills "$livecast_pid".
 
@@ -10,7 +10,7 @@ free_port() {
 }
 
 start_livecast() {
-  local work=$1 http_port rtmp_port grpc_port
+  local work=$1 http_port grpc_port
   http_port=$(free_port); rtmp_port=$(free_port); grpc_port=$(free_port)
   token=bench-token
   LIVECAST_DATA_DIR="$work/data" LIVECAST_HTTP__ADDR="127.0.0.1:$http_port" \
