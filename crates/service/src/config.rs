@@ -105,6 +105,9 @@ pub struct HttpConfig {
     /// How long a connection may go without a byte read or written (no request at all, a
     /// client that stopped reading a response) before it is closed, in milliseconds.
     pub idle_timeout_ms: u64,
+    /// Connections one client address may hold open at once; more are closed as they come.
+    /// 0 (the default) means no limit: clients behind one NAT or CDN share an address.
+    pub max_connections_per_client: usize,
 }
 
 impl HttpConfig {
@@ -125,6 +128,7 @@ impl Default for HttpConfig {
             drain_seconds: 10,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            max_connections_per_client: 0,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Serving an axum router on an already-bound listener until shutdown, then draining.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -78,11 +81,12 @@ pub async fn serve(
         .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(config.header_timeout_ms));
+    let clients = ClientSlots::new(config.max_connections_per_client);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -90,6 +94,11 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(slot) = clients.take(peer.ip()) else {
+            tracing::debug!(%peer, "client is over its connection limit; closed");
+            REFUSED.inc();
+            continue;
         };
         let service = TowerToHyperService::new(router.clone());
         let connection = builder
@@ -99,6 +108,7 @@ pub async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -109,4 +119,68 @@ pub async fn serve(
         tracing::warn!(?drain, "drain deadline passed; dropping open connections");
     }
     Ok(())
+}
+
+static REFUSED: LazyLock<prometheus::IntCounter> = LazyLock::new(|| {
+    crate::metrics::counter(
+        "livecast_http_connections_refused_total",
+        "Connections closed at once because their client held http.max_connections_per_client.",
+    )
+});
+
+/// Open connections per client address, bounded (0: unbounded).
+#[derive(Clone)]
+struct ClientSlots {
+    limit: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One client's open connection; dropping it frees the slot.
+struct ClientSlot {
+    slots: ClientSlots,
+    client: IpAddr,
+}
+
+impl ClientSlots {
+    fn new(limit: usize) -> Self {
+        ClientSlots {
+            limit,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A slot for a new connection from `client`, unless it has `limit` open already.
+    fn take(&self, client: IpAddr) -> Option<ClientSlot> {
+        if self.limit > 0 {
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = open.entry(client).or_default();
+            if *count >= self.limit {
+                return None;
+            }
+            *count += 1;
+        }
+        Some(ClientSlot {
+            slots: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if self.slots.limit == 0 {
+            return;
+        }
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
 }

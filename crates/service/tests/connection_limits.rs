@@ -1,6 +1,7 @@
-//! Every Livecast HTTP server closes connections that do not send a request: idle ones,
-//! slowloris clients dribbling a header, and keep-alive connections left open after a request.
-//! Meanwhile a well-behaved client is answered at once.
+//! What every Livecast HTTP server does against clients that hold connections: it closes those
+//! that do not send a request (idle ones, slowloris clients dribbling a header, keep-alive
+//! connections left open after a request), and, when configured, the connections a client
+//! opens beyond its limit. Meanwhile a well-behaved client is answered at once.
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +113,64 @@ async fn idle_slowloris_and_lingering_keep_alive_connections_are_closed() {
             "{who} connection was closed after {after:?}; its timeout is {timeout:?}"
         );
     }
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_a_clients_limit_are_closed_and_its_slots_come_back() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = Shutdown::new();
+    let router = Router::new().route("/hello", get(|| async { "hello" }));
+    let config = HttpConfig {
+        max_connections_per_client: 3,
+        drain_seconds: 1,
+        ..HttpConfig::default()
+    };
+    let serving = shutdown.clone();
+    let server = tokio::spawn(async move { serve(listener, router, serving, &config).await });
+
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 256];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
+    }
+    // A fourth connection from the same address is closed without an answer.
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection over the limit was answered: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Closing one frees its slot.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = TcpStream::connect(addr).await.unwrap();
+    again
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    again.read_to_end(&mut body).await.unwrap();
+    assert!(
+        body.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    drop(held);
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
