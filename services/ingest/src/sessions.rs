@@ -209,6 +209,24 @@ impl Inner {
         })
     }
 
+    /// Whether a publisher (on any ingest instance) claimed the epoch after `epoch`: the
+    /// broadcaster came back and the stream goes on there. Then this instance forgets it. One
+    /// look-up of the next epoch's claim, since epochs are claimed one after another.
+    pub(super) async fn taken_over(&self, id: &StreamId, epoch: u32) -> bool {
+        let claim = blob_keys::source_epoch_claim(id, epoch + 1);
+        match self.blob.head(&claim).await {
+            Ok(Some(_)) => {
+                self.forget(id, epoch);
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(stream_id = %id, %error, "cannot check for a later publisher");
+                false
+            }
+        }
+    }
+
     /// Drops the state of `id` if it is still `epoch`, with nobody publishing.
     fn forget(&self, id: &StreamId, epoch: u32) {
         let mut streams = self.streams.lock().expect("streams lock");
@@ -294,18 +312,9 @@ impl Inner {
     }
 
     pub(super) async fn complete(&self, stream: AuthorizedStream, epoch: u32) {
-        // The broadcaster may have come back through another ingest instance, which claimed a
-        // later epoch: the stream goes on there.
-        match self.stored_progress(&stream.id).await {
-            Ok(progress) if progress.claimed_epoch > Some(epoch) => {
-                self.forget(&stream.id, epoch);
-                tracing::info!(stream_id = %stream.id, "stream continues on another ingest instance");
-                return;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(stream_id = %stream.id, %error, "cannot list the stream's chunks; completing it");
-            }
+        if self.taken_over(&stream.id, epoch).await {
+            tracing::info!(stream_id = %stream.id, "stream continues on another ingest instance");
+            return;
         }
         let seq = {
             let mut streams = self.streams.lock().expect("streams lock");

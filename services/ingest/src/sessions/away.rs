@@ -57,15 +57,8 @@ impl Inner {
     /// Announces one slate chunk from `from_ms`; false when the stream is no longer this
     /// instance's to fill (the broadcaster is back, here or elsewhere).
     async fn slate(&self, id: &StreamId, epoch: u32, from_ms: i64) -> bool {
-        match self.stored_progress(id).await {
-            Ok(progress) if progress.claimed_epoch > Some(epoch) => {
-                self.forget(id, epoch);
-                return false;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(stream_id = %id, %error, "cannot list the stream's chunks")
-            }
+        if self.taken_over(id, epoch).await {
+            return false;
         }
         let duration_ms = self.slate_every.as_millis() as u32;
         let seq = {
