@@ -35,8 +35,8 @@ pub struct IndexedStream {
     /// Bumped by every write, inside the write lock: a reader holding the read lock sees the
     /// revision of exactly the timeline it reads.
     revision: AtomicU64,
-    /// Playlists rendered at a revision (the master under `None`), served until it changes.
-    rendered: Mutex<HashMap<Option<RenditionName>, (u64, Representation)>>,
+    /// Playlists rendered at a revision, served until it changes.
+    rendered: Mutex<RenderedPlaylists>,
 }
 
 impl IndexedStream {
@@ -46,7 +46,7 @@ impl IndexedStream {
             loaded: OnceCell::new(),
             timeline: RwLock::new(StreamTimeline::default()),
             revision: AtomicU64::new(0),
-            rendered: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(RenderedPlaylists::default()),
         }
     }
 
@@ -57,7 +57,7 @@ impl IndexedStream {
             loaded: OnceCell::new_with(Some(())),
             timeline: RwLock::new(StreamTimeline::gone(status)),
             revision: AtomicU64::new(0),
-            rendered: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(RenderedPlaylists::default()),
         }
     }
 
@@ -99,22 +99,40 @@ impl IndexedStream {
     ) -> Result<Representation, Error> {
         let timeline = self.read();
         let revision = self.revision.load(Ordering::Acquire);
-        let memo = |rendered: &HashMap<Option<RenditionName>, (u64, Representation)>| {
-            rendered
-                .get(&rendition.cloned())
-                .filter(|(at, _)| *at == revision)
-                .map(|(_, playlist)| playlist.clone())
-        };
-        if let Some(playlist) = memo(&self.rendered.lock().unwrap_or_else(PoisonError::into_inner))
+        let rendered = || self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, playlist)) = rendered().get(rendition)
+            && *at == revision
         {
-            return Ok(playlist);
+            return Ok(playlist.clone());
         }
         let playlist = render(&timeline)?;
-        self.rendered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(rendition.cloned(), (revision, playlist.clone()));
+        rendered().insert(rendition, (revision, playlist.clone()));
         Ok(playlist)
+    }
+}
+
+/// Rendered playlists with the revision they were rendered at.
+#[derive(Debug, Default)]
+struct RenderedPlaylists {
+    master: Option<(u64, Representation)>,
+    media: HashMap<RenditionName, (u64, Representation)>,
+}
+
+impl RenderedPlaylists {
+    fn get(&self, rendition: Option<&RenditionName>) -> Option<&(u64, Representation)> {
+        match rendition {
+            None => self.master.as_ref(),
+            Some(name) => self.media.get(name),
+        }
+    }
+
+    fn insert(&mut self, rendition: Option<&RenditionName>, rendered: (u64, Representation)) {
+        match rendition {
+            None => self.master = Some(rendered),
+            Some(name) => {
+                self.media.insert(name.clone(), rendered);
+            }
+        }
     }
 }
 

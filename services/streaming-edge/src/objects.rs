@@ -121,16 +121,7 @@ impl ObjectCache {
     async fn fill(&self, key: &str) -> Result<CachedObject, Error> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         metrics::origin_fetch();
-        let body = self.origin.fetch(key).await?;
-        // Hashing a segment takes a few milliseconds: off the reactor.
-        let hashed = body.clone();
-        let etag = tokio::task::spawn_blocking(move || entity_tag(&hashed))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing failed: {e}")))?;
-        Ok(CachedObject {
-            body,
-            etag: etag.into(),
-        })
+        with_entity_tag(self.origin.fetch(key).await?).await
     }
 
     /// The object from the cache or this region's store, never pulled from another region;
@@ -140,15 +131,25 @@ impl ObjectCache {
             metrics::cache_hit();
             return Ok(hit);
         }
-        let body = self.origin.fetch_local(key).await?;
-        let etag = entity_tag(&body).into();
-        Ok(CachedObject { body, etag })
+        with_entity_tag(self.origin.fetch_local(key).await?).await
     }
 
     /// How many times this cache read its origin (each coalesced miss counts once).
     pub fn origin_fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
     }
+}
+
+/// `body` with its entity tag. Hashing a segment takes a few milliseconds: off the reactor.
+async fn with_entity_tag(body: Bytes) -> Result<CachedObject, Error> {
+    let hashed = body.clone();
+    let etag = tokio::task::spawn_blocking(move || entity_tag(&hashed))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing failed: {e}")))?;
+    Ok(CachedObject {
+        body,
+        etag: etag.into(),
+    })
 }
 
 /// A strong entity tag for `body`: the first 128 bits of its SHA-256, quoted.
