@@ -37,6 +37,24 @@ impl<T> IdleTimeout<T> {
         self.last_progress = Instant::now();
     }
 
+    /// What a write's outcome becomes: progress when bytes went out, the idle check when pending.
+    fn wrote(
+        &mut self,
+        written: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.progressed();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Pending => self.pending(cx),
+            failed => failed,
+        }
+    }
+
     /// What a pending read or write becomes: still pending, or timed out.
     fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         loop {
@@ -83,16 +101,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, data) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    this.progressed();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => this.pending(cx),
-        }
+        let written = Pin::new(&mut this.inner).poll_write(cx, data);
+        this.wrote(written, cx)
     }
 
     fn poll_write_vectored(
@@ -101,16 +111,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    this.progressed();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => this.pending(cx),
-        }
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(written, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
