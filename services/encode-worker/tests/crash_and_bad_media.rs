@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -66,42 +66,7 @@ async fn a_worker_killed_mid_stream_is_replaced_without_a_missing_or_duplicated_
         );
     }
 
-    for rendition in RENDITIONS {
-        let announced: Vec<u64> = seen[rendition].keys().copied().collect();
-        assert_eq!(
-            announced,
-            (0..count).collect::<Vec<_>>(),
-            "{rendition}: a sequence number is missing"
-        );
-        let prefix = format!("hls/{stream}/{rendition}/");
-        let stored: BTreeSet<String> = blob
-            .list(&prefix)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .filter(|k| k.ends_with(".m4s"))
-            .collect();
-        assert_eq!(
-            stored.len() as u64,
-            count,
-            "{rendition}: one object per segment: {stored:?}"
-        );
-        // A chunk redone after the crash is the same segment again, never a second one.
-        for (seq, events) in &seen[rendition] {
-            let keys: BTreeSet<&str> = events.iter().map(|e| e.blob_key.as_str()).collect();
-            assert_eq!(
-                keys.len(),
-                1,
-                "{rendition} seq {seq} announced under two names"
-            );
-        }
-        assert_plays(
-            dir.path(),
-            rendition,
-            &rendition_bytes(blob.as_ref(), &stream, rendition, count).await,
-        );
-    }
+    assert_every_segment_once(&seen, blob.as_ref(), &stream, count, dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

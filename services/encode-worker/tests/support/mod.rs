@@ -3,7 +3,7 @@
 // Each test binary uses only part of it.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -239,6 +239,50 @@ pub fn all_seqs_of_every_rendition(count: u64) -> impl Fn(&Seen) -> bool {
         RENDITIONS
             .iter()
             .all(|r| seen.get(*r).is_some_and(|seqs| seqs.len() as u64 == count))
+    }
+}
+
+/// Every rendition of `stream` announced seqs `0..count`, each under one name, stored as
+/// exactly `count` media segments, and the whole rendition plays.
+pub async fn assert_every_segment_once(
+    seen: &Seen,
+    blob: &dyn BlobStore,
+    stream: &StreamId,
+    count: u64,
+    dir: &Path,
+) {
+    for rendition in RENDITIONS {
+        let announced: Vec<u64> = seen[rendition].keys().copied().collect();
+        assert_eq!(
+            announced,
+            (0..count).collect::<Vec<_>>(),
+            "{rendition}: a sequence number is missing"
+        );
+        let prefix = format!("hls/{stream}/{rendition}/");
+        let stored: BTreeSet<String> = blob
+            .list(&prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|k| k.ends_with(".m4s"))
+            .collect();
+        assert_eq!(
+            stored.len() as u64,
+            count,
+            "{rendition}: one object per segment: {stored:?}"
+        );
+        // A chunk redone after a crash is the same segment again, never a second one.
+        for (seq, events) in &seen[rendition] {
+            let keys: BTreeSet<&str> = events.iter().map(|e| e.blob_key.as_str()).collect();
+            assert_eq!(
+                keys.len(),
+                1,
+                "{rendition} seq {seq} announced under two names"
+            );
+        }
+        let whole = rendition_bytes(blob, stream, rendition, count).await;
+        assert_plays(dir, rendition, &whole);
     }
 }
 
