@@ -7,17 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || missing+=(nginx)
-if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh
+install_missing wrk nginx
 cargo build --release --bin livecast
 
 work=$(mktemp -d)
-# shellcheck source=bench/livecast.sh
-source bench/livecast.sh
 nginx_port=$(free_port)
 cleanup() {
   [ -n "${livecast_pid:-}" ] && kill "$livecast_pid" 2>/dev/null || true

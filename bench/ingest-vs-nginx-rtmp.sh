@@ -26,27 +26,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for pkg in ffmpeg nginx libnginx-mod-rtmp; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh
+install_missing ffmpeg nginx libnginx-mod-rtmp
 [ "${NO_BUILD:-}" = 1 ] || cargo build --release --bin ingest --bin catalogue  # NO_BUILD=1: as built
 
 # One source, encoded once and cached: the pushes then cost almost no CPU.
 src=/tmp/livecast-bench-1080p.flv
-if [ ! -s "$src" ]; then
-  echo "encoding the 1080p30 source once ($src)..." >&2
-  nice -n 10 ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 -c:v libx264 -preset veryfast \
-    -b:v 6M -maxrate 6M -bufsize 12M -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -f flv "$src.part"
-  mv "$src.part" "$src"
-fi
+cached_source "$src" 1920x1080 6M 20
 
 work=$(mktemp -d)
-# shellcheck source=bench/livecast.sh
-source bench/livecast.sh  # free_port
 cat_http=$(free_port); cat_grpc=$(free_port); ing_http=$(free_port); rtmp_port=$(free_port)
 nginx_port=$(free_port); token=bench-token
 cleanup() {

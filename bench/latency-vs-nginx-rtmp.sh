@@ -36,27 +36,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for pkg in ffmpeg nginx libnginx-mod-rtmp; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh
+install_missing ffmpeg nginx libnginx-mod-rtmp
 [ "${NO_BUILD:-}" = 1 ] || nice -n 10 cargo build --release --bin livecast  # NO_BUILD=1: as built
 
 # One source, encoded once and cached: the pushes then cost almost no CPU.
 src=/tmp/livecast-bench-720p30-gop2.flv
-if [ ! -s "$src" ]; then
-  echo "encoding the 720p30 source once ($src)..." >&2
-  nice -n 10 ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 -c:v libx264 -preset veryfast \
-    -b:v 3M -maxrate 3M -bufsize 6M -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -f flv "$src.part"
-  mv "$src.part" "$src"
-fi
+cached_source "$src" 1280x720 3M 30
 
 work=$(mktemp -d)
-# shellcheck source=bench/livecast.sh
-source bench/livecast.sh
 nginx_rtmp=$(free_port); nginx_http=$(free_port)
 cleanup() {
   [ -n "${livecast_pid:-}" ] && kill "$livecast_pid" 2>/dev/null || true

@@ -1,9 +1,33 @@
-# Sourced by the benchmark scripts: free ports, and the all-in-one livecast started on them.
+# Sourced by the benchmark scripts: their packages, cached sources, free ports, and the
+# all-in-one livecast started on them.
+#   install_missing PKG... installs the Debian packages not installed yet
+#   cached_source PATH WxH BITRATE SECONDS
+#                          a test picture with a tone, H.264 (GOP 2 s exactly) + AAC in FLV,
+#                          encoded once into PATH and reused: pushes of it cost almost no CPU
 #   start_livecast WORK    starts ./target/${BENCH_PROFILE:-release}/livecast with its data
 #                          in WORK; sets livecast_pid, base (its HTTP URL), rtmp (its RTMP URL
 #                          prefix), rtmp_port and token, and waits until it is ready
 #   create_stream NAME     creates a stream; sets id and key
 # The caller's EXIT trap kills "$livecast_pid".
+
+install_missing() {
+  local missing=() pkg
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+cached_source() {
+  local path=$1 size=$2 rate=$3 seconds=$4
+  [ -s "$path" ] && return 0
+  echo "encoding the $size source once ($path)..." >&2
+  nice -n 10 ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=30" \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t "$seconds" -c:v libx264 -preset veryfast \
+    -b:v "$rate" -maxrate "$rate" -bufsize "$((2 * ${rate%M}))M" -g 60 -keyint_min 60 \
+    -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$path.part"
+  mv "$path.part" "$path"
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

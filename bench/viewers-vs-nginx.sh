@@ -17,12 +17,9 @@ viewers=${VIEWERS:-2000}
 load_seconds=${LOAD_SECONDS:-60}
 edge_only=${EDGE_ONLY:-0}
 
-missing=()
-command -v nginx >/dev/null || missing+=(nginx)
-command -v ffmpeg >/dev/null || missing+=(ffmpeg)
-if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bench/livecast.sh
+source bench/livecast.sh
+install_missing nginx ffmpeg
 # One invocation: built apart, the two would unify dependency features differently and rebuild
 # the shared crates each time.
 # BENCH_PROFILE=debug uses the debug build (make test's short form).
@@ -47,8 +44,6 @@ umask 022
 started_at=$(date +%s)
 work=$(mktemp -d)
 chmod 755 "$work"
-# shellcheck source=bench/livecast.sh
-source bench/livecast.sh
 nginx_port=$(free_port)
 cleanup() {
   for pid in "${sampler_pid:-}" "${mirror_pid:-}" "${push_pid:-}" "${livecast_pid:-}"; do
