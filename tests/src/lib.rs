@@ -2,14 +2,17 @@
 //! broadcaster, HTTP and ffprobe as the viewer.
 #![forbid(unsafe_code)]
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::Duration;
 
 use livecast::{Config, Listeners};
 use livecast_service::{Secret, Shutdown};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::process::Command;
+
+/// Where the test platform listens: loopback, on ports the kernel picks.
+const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// The admin token of every test platform.
 pub const ADMIN_TOKEN: &str = "platform-test-token";
@@ -49,9 +52,9 @@ pub async fn spawn_platform(adjust: impl FnOnce(&mut Config)) -> Platform {
     config.ingest.reconnect_window_ms = 2_000;
     config.worker.preset = "ultrafast".into();
     adjust(&mut config);
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let rtmp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = livecast_service::listen(LOOPBACK).unwrap();
+    let grpc = livecast_service::listen(LOOPBACK).unwrap();
+    let rtmp = livecast_service::listen(LOOPBACK).unwrap();
     let http_url = format!("http://{}", http.local_addr().unwrap());
     let rtmp_url = format!("rtmp://{}/live", rtmp.local_addr().unwrap());
     let grpc_url = format!("http://{}", grpc.local_addr().unwrap());

@@ -14,6 +14,10 @@ const IDLE_CONNECTIONS: usize = 10_000;
 const SLOWLORIS: usize = 50;
 const GARBAGE_HANDSHAKES: usize = 200;
 const PUSH_SECONDS: u32 = 24;
+/// How long after the last idle client connected every idle HTTP connection must be closed:
+/// the 5 s idle timeout plus the time the server takes to accept 10,000 connections on a
+/// machine that is also transcoding.
+const IDLE_CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
 fn socket_of(url: &str) -> SocketAddr {
     let rest = url.split("://").nth(1).unwrap();
@@ -138,7 +142,7 @@ async fn a_stream_plays_without_a_gap_through_idle_floods_slowloris_and_garbage_
         futures::future::join_all(
             idle_http
                 .into_iter()
-                .map(|s| closed_within(s, Duration::from_secs(9)))
+                .map(|s| closed_within(s, IDLE_CLOSE_WITHIN))
         ),
     );
     drop(idle_rtmp);
@@ -153,9 +157,10 @@ async fn a_stream_plays_without_a_gap_through_idle_floods_slowloris_and_garbage_
         garbage_closed, GARBAGE_HANDSHAKES,
         "every garbage handshake was closed"
     );
-    assert!(
-        idle_http_closed.iter().all(|closed| *closed),
-        "idle HTTP connections outlived the 5 s idle timeout"
+    let outlived = idle_http_closed.iter().filter(|closed| !**closed).count();
+    assert_eq!(
+        outlived, 0,
+        "idle HTTP connections still open {IDLE_CLOSE_WITHIN:?} after the last one connected (idle timeout 5 s)"
     );
     let slowest = viewer.await.unwrap();
     assert!(

@@ -1,12 +1,8 @@
-use anyhow::Context;
 use livecast_streaming_edge::{Config, run};
-use tokio::net::TcpListener;
 
 fn main() -> anyhow::Result<()> {
     livecast_service::runtime::main_with("streaming-edge", |config: Config, shutdown| async move {
-        let http = TcpListener::bind(config.http.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.http.addr))?;
+        let http = livecast_service::listen(config.http.addr)?;
         tracing::info!(http = %config.http.addr, "streaming-edge listening");
         run(config, http, shutdown).await
     })
