@@ -105,7 +105,10 @@ impl KafkaSettings {
         let mut config = rdkafka::ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("client.id", &self.client_id);
+            .set("client.id", &self.client_id)
+            // A live pipeline reconnects within a second of a broker coming back, where
+            // librdkafka's default backoff grows to 10 s and keeps segments unannounced.
+            .set("reconnect.backoff.max.ms", "1000");
         config
     }
 }
