@@ -2,6 +2,8 @@
 //! broadcaster, HTTP and ffprobe as the viewer.
 #![forbid(unsafe_code)]
 
+pub mod viewer;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::Duration;
@@ -249,6 +251,23 @@ pub fn listed_segments(playlist: &str) -> Vec<ListedSegment> {
     segments
 }
 
+/// The segments `playlist` lists, checked to be numbered 0, 1, 2... without a gap or a repeat.
+pub fn continuous_segments(rendition: &str, playlist: &str) -> Vec<ListedSegment> {
+    let segments = listed_segments(playlist);
+    let seqs: Vec<u64> = segments.iter().map(|s| s.seq).collect();
+    let expected: Vec<u64> = (0..segments.len() as u64).collect();
+    assert_eq!(
+        seqs, expected,
+        "{rendition}: sequence numbers must be continuous:\n{playlist}"
+    );
+    segments
+}
+
+/// Seconds of media `segments` cover.
+pub fn listed_seconds(segments: &[ListedSegment]) -> f64 {
+    segments.iter().map(|s| s.duration).sum()
+}
+
 /// The sequence numbers a media playlist lists, in order.
 pub fn listed_sequence_numbers(playlist: &str) -> Vec<u64> {
     playlist
@@ -272,4 +291,61 @@ pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
                 None
             }
         })
+}
+
+/// Prints one row of the fault-scenario table (scenario, missing / duplicated segments, content
+/// lost, longest viewer stall); `make chaos` collects these lines into `bench/RESULTS.md`.
+pub fn record_fault_result(cells: [&str; 4]) {
+    println!("fault result: | {} |", cells.join(" | "));
+}
+
+/// The binary `bin` of workspace package `package`, built (debug, like the tests) if missing,
+/// for tests that run services as separate processes.
+pub fn service_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cannot build {bin}");
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/this-test -> target/debug/
+    let profile_dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+    profile_dir.join(bin)
+}
+
+/// A fresh bucket `bucket` on the S3 server at `endpoint`, as the platform's blob config.
+pub async fn s3_bucket(
+    endpoint: &str,
+    bucket: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> livecast_blob::BlobConfig {
+    let settings = livecast_blob::S3Settings::new(
+        Some(endpoint.to_string()),
+        bucket,
+        access_key.to_string(),
+        Secret::new(secret_key),
+    );
+    livecast_blob::S3BlobStore::new(settings)
+        .unwrap()
+        .create_bucket_if_missing()
+        .await
+        .unwrap();
+    serde_json::from_value(json!({
+        "kind": "s3",
+        "endpoint": endpoint,
+        "bucket": bucket,
+        "access_key_id": access_key,
+        "secret_access_key": secret_key,
+    }))
+    .unwrap()
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -6,9 +6,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use livecast_tests::viewer::watch_live;
 use livecast_tests::{
-    ListedSegment, Platform, listed_segments, listed_sequence_numbers, play_to_end,
-    push_test_stream, spawn_platform, test_stream_command,
+    ListedSegment, Platform, continuous_segments, listed_seconds, listed_segments,
+    listed_sequence_numbers, play_to_end, push_test_stream, record_fault_result, spawn_platform,
+    test_stream_command,
 };
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -56,21 +58,6 @@ async fn wait_for_vod(platform: &Platform, id: &str, deadline: Duration) -> Vec<
 }
 
 /// The segments of `playlist`, checked to be numbered 0, 1, 2... with none missing.
-fn continuous_segments(rendition: &str, playlist: &str) -> Vec<ListedSegment> {
-    let segments = listed_segments(playlist);
-    let seqs: Vec<u64> = segments.iter().map(|s| s.seq).collect();
-    let expected: Vec<u64> = (0..segments.len() as u64).collect();
-    assert_eq!(
-        seqs, expected,
-        "{rendition}: sequence numbers must be continuous:\n{playlist}"
-    );
-    segments
-}
-
-fn listed_seconds(segments: &[ListedSegment]) -> f64 {
-    segments.iter().map(|s| s.duration).sum()
-}
-
 /// Checks that each video segment lasts as long as the audio segment of the same number, so the
 /// picture covers the same time as the sound and players switch renditions at any boundary.
 fn assert_aligned_with_audio(rendition: &str, video: &[ListedSegment], audio: &[ListedSegment]) {
@@ -117,6 +104,10 @@ async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_af
             s == 200 && newest_listed(b).is_some()
         })
         .await;
+    let viewer = tokio::spawn(watch_live(
+        format!("{}{live_path}", platform.http),
+        Duration::from_secs(90),
+    ));
     tokio::time::sleep_until(started + FIRST_PUSH).await;
     broadcaster.start_kill().expect("ffmpeg can be killed");
     let status = broadcaster.wait().await.unwrap();
@@ -204,6 +195,14 @@ async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_af
         "played {played} s of {listed} s listed"
     );
     assert!(!platform.stopped());
+
+    let stalls = viewer.await.unwrap().assert_whole();
+    record_fault_result([
+        "broadcaster killed, back after 10 s (slate meanwhile)",
+        "0 / 0",
+        "0 s (10 s of slate where the broadcaster was away)",
+        &stalls,
+    ]);
 }
 
 /// Writes a 16 s FLV (640x360 at 30 fps, a continuous tone) whose camera stalls from 5 s to
@@ -334,4 +333,10 @@ async fn a_source_whose_video_stops_for_6_seconds_keeps_every_rendition_playing_
         assert_aligned_with_audio(rendition, &listed_segments(playlist), &audio);
     }
     assert!(!platform.stopped());
+    record_fault_result([
+        "camera stalled 6 s, sound goes on",
+        "0 / 0",
+        "0 s",
+        &format!("none in the recording: {still} still-picture segments, no hole in the picture"),
+    ]);
 }

@@ -4,7 +4,7 @@
 //! Kafka-protocol broker that the test script starts (the event backbone) and A's catalogue.
 //! A's worker copies every segment to B's blob store (the backup region).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -12,36 +12,14 @@ use livecast_blob::BlobConfig;
 use livecast_bus::BusConfig;
 use livecast_core::EventId;
 use livecast_tests::{
-    listed_sequence_numbers, metric_value, play_to_end, push_test_stream, spawn_platform,
+    free_port, listed_sequence_numbers, metric_value, play_to_end, push_test_stream,
+    record_fault_result, service_binary, spawn_platform,
 };
-
-/// The `streaming-edge` binary of this workspace, built if missing.
-fn edge_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "livecast-streaming-edge",
-            "--bin",
-            "streaming-edge",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cannot build streaming-edge");
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    profile_dir.join("streaming-edge")
-}
 
 /// Region B's edge: its own blob directory, pulling from `peer` (region A's edge).
 fn spawn_region_b(blob_dir: &Path, brokers: &str, catalogue: &str, peer: &str) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(edge_binary())
+    let port = free_port();
+    let child = Command::new(service_binary("livecast-streaming-edge", "streaming-edge"))
         .env("LIVECAST_REGION", "b")
         .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("LIVECAST_CATALOGUE_ENDPOINT", catalogue)
@@ -195,6 +173,12 @@ async fn region_b_pulls_each_object_once_from_region_a_and_plays_on_when_region_
         .await
         .unwrap_or_else(|e| panic!("region B stopped playing without region A: {e}"));
     assert!((played - 12.0).abs() < 2.5, "played {played} s of 12 s");
+    record_fault_result([
+        "region A stopped entirely (its processes and blob store), region B viewer plays the recording",
+        "0 / 0",
+        &format!("{:.1} s", (12.0 - played).max(0.0)),
+        "none (played from B's replica; one object pulled from A before the outage)",
+    ]);
 
     edge_b.kill().unwrap();
     edge_b.wait().unwrap();

@@ -103,10 +103,12 @@ async fn two_workers_one_killed_every_20_seconds_for_2_minutes_lose_no_segment()
         .flat_map(|seqs| seqs.values())
         .filter(|events| events.len() > 1)
         .count();
+    // One row of the fault table that `make chaos` writes into bench/RESULTS.md.
     println!(
-        "worker chaos: {kills} SIGKILLs in {STREAM_SECONDS} s, {count} chunks, 0 segments missing or \
-         stored twice, {redone} segment events repeated by a redone chunk, longest pause in \
-         publishing {:.1} s",
+        "fault result: | {STREAM_SECONDS} s live stream, one of two encode workers SIGKILLed every \
+         {} s ({kills} kills, {count} chunks) | 0 / 0 | 0 s | publishing paused {:.1} s at most; \
+         {redone} segment events repeated by a redone chunk |",
+        KILL_EVERY.as_secs(),
         longest_pause.as_secs_f64()
     );
 }

@@ -59,14 +59,15 @@ async fn a_worker_killed_mid_stream_is_replaced_without_a_missing_or_duplicated_
     .await;
     second.kill().unwrap();
     second.wait().unwrap();
+    assert_every_segment_once(&seen, blob.as_ref(), &stream, count, dir.path()).await;
     if let Some(resumed_at) = resumed_at {
+        // One row of the fault table that `make chaos` writes into bench/RESULTS.md.
         println!(
-            "publishing paused {:.1} s after the SIGKILL ({done_before_kill} of {count} chunks done)",
+            "fault result: | one encode-worker process SIGKILLed mid-stream ({done_before_kill} of \
+             {count} chunks done), another started | 0 / 0 | 0 s | publishing paused {:.1} s |",
             resumed_at.duration_since(killed_at).as_secs_f64()
         );
     }
-
-    assert_every_segment_once(&seen, blob.as_ref(), &stream, count, dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,4 +145,8 @@ async fn a_corrupted_chunk_is_reported_and_slated_and_the_stream_goes_on() {
             &rendition_bytes(blob.as_ref(), &stream, rendition, 3).await,
         );
     }
+    println!(
+        "fault result: | corrupted chunk between two good ones | 0 / 0 | its 2 s, slated in every \
+         rendition | none: the slate takes its place |"
+    );
 }
