@@ -87,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         region: "bench".into(),
         name: "fan-out".into(),
         epoch: 0,
+        segments: 0,
     };
     let published = Instant::now();
     bus.publish(

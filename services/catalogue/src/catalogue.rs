@@ -307,6 +307,8 @@ impl Catalogue {
             region: self.region.to_string(),
             name: record.name.clone(),
             epoch,
+            // Only ingest knows how long the recording is.
+            segments: 0,
         };
         self.bus
             .publish(

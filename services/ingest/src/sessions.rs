@@ -131,7 +131,7 @@ impl PublishGate for Ingest {
         }
         if announce {
             self.inner
-                .publish_lifecycle(&stream, StreamStatus::StreamActive, epoch)
+                .publish_lifecycle(&stream, StreamStatus::StreamActive, epoch, 0)
                 .await?;
         }
         metrics::publish_started();
@@ -283,6 +283,7 @@ impl Inner {
         stream: &AuthorizedStream,
         kind: StreamStatus,
         epoch: u32,
+        segments: u64,
     ) -> Result<(), Error> {
         let event = v1::StreamEvent {
             event_id: EventId::generate().to_string(),
@@ -292,6 +293,7 @@ impl Inner {
             region: self.region.to_string(),
             name: stream.name.clone(),
             epoch,
+            segments,
         };
         self.bus
             .publish(
@@ -338,7 +340,7 @@ impl Inner {
         };
         let outcome = async {
             self.publish_chunk(end).await?;
-            self.publish_lifecycle(&stream, StreamStatus::StreamComplete, epoch)
+            self.publish_lifecycle(&stream, StreamStatus::StreamComplete, epoch, seq)
                 .await
         }
         .await;

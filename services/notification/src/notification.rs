@@ -141,6 +141,7 @@ mod tests {
             region: "local".into(),
             name: "Launch".into(),
             epoch: 0,
+            segments: 0,
         }
     }
 

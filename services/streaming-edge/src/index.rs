@@ -64,7 +64,7 @@ impl IndexedStream {
     /// A stream whose status an event told, to be loaded on first use.
     fn with_status(id: StreamId, status: StreamStatus) -> Self {
         let stream = IndexedStream::new(id);
-        stream.write().apply_status(status);
+        stream.write().apply_status(status, 0);
         stream
     }
 
@@ -286,7 +286,7 @@ impl SegmentIndex {
                     let fresh = Arc::new(IndexedStream::with_status(id.clone(), status));
                     self.streams.insert(id, fresh).await;
                 } else {
-                    entry.write().apply_status(status);
+                    entry.write().apply_status(status, event.segments);
                 }
             }
         }

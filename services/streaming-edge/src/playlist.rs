@@ -200,7 +200,7 @@ mod tests {
 
     fn stream(seqs: u64, disc_at: &[u64]) -> StreamTimeline {
         let mut stream = StreamTimeline::default();
-        stream.apply_status(StreamStatus::StreamActive);
+        stream.apply_status(StreamStatus::StreamActive, 0);
         for (name, info) in [
             ("audio", info(0, 0, 64_000, true)),
             ("360p", info(640, 360, 800_000, false)),
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn master_waits_for_the_whole_ladder() {
         let mut partial = StreamTimeline::default();
-        partial.apply_status(StreamStatus::StreamActive);
+        partial.apply_status(StreamStatus::StreamActive, 0);
         partial.expect_ladder(3);
         partial.apply_segment(
             RenditionName::parse("audio").unwrap(),

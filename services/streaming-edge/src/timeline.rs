@@ -196,6 +196,8 @@ pub struct StreamTimeline {
     renditions: BTreeMap<RenditionName, RenditionTimeline>,
     /// The most renditions one chunk was encoded into (0 when unknown).
     ladder_size: usize,
+    /// Segments every rendition has once the broadcast is over (0 when unknown).
+    final_segments: u64,
 }
 
 /// Order used when the catalogue's answer and the events disagree: the catalogue may have been
@@ -218,6 +220,7 @@ impl StreamTimeline {
             status: Some(status),
             renditions: BTreeMap::new(),
             ladder_size: 0,
+            final_segments: 0,
         }
     }
 
@@ -234,9 +237,19 @@ impl StreamTimeline {
         )
     }
 
-    /// Whether the broadcast is over and plays as VOD.
+    /// Whether the broadcast is over and plays as VOD: over, and every rendition has its last
+    /// segment. The worker may still be encoding the tail when ingest announces the end (a
+    /// broadcaster that flushes a backlog at once); until it is done the playlists stay live
+    /// rather than publish a cacheable VOD without its end.
     pub fn is_complete(&self) -> bool {
+        let Some(last) = self.final_segments.checked_sub(1) else {
+            return self.status == Some(StreamStatus::StreamComplete);
+        };
         self.status == Some(StreamStatus::StreamComplete)
+            && self
+                .renditions
+                .values()
+                .all(|rendition| rendition.segment(last).is_some())
     }
 
     /// Whether nothing at all is known (no status, no rendition).
@@ -292,8 +305,10 @@ impl StreamTimeline {
     }
 
     /// Applies a lifecycle event; events arrive in order per stream, so the latest wins.
-    pub fn apply_status(&mut self, status: StreamStatus) {
+    /// `final_segments` is what STREAM_COMPLETE says the recording will hold (0 when unknown).
+    pub fn apply_status(&mut self, status: StreamStatus, final_segments: u64) {
         self.status = Some(status);
+        self.final_segments = final_segments;
         if self.is_gone() {
             self.renditions.clear();
         }
@@ -311,7 +326,7 @@ impl StreamTimeline {
             .status
             .is_none_or(|current| rank(status) > rank(current))
         {
-            self.apply_status(status);
+            self.apply_status(status, self.final_segments);
         }
         if self.is_gone() {
             return;
@@ -397,9 +412,33 @@ mod tests {
     }
 
     #[test]
+    fn a_completed_stream_plays_as_vod_only_once_every_rendition_has_its_last_segment() {
+        let mut stream = StreamTimeline::default();
+        let names = [
+            RenditionName::parse("360p").unwrap(),
+            RenditionName::parse("audio").unwrap(),
+        ];
+        for seq in 0..3 {
+            for name in &names {
+                stream.apply_segment(name.clone(), None, segment(seq, false));
+            }
+        }
+        // Ingest says the recording has 5 segments; the worker has published 3 of them.
+        stream.apply_status(StreamStatus::StreamComplete, 5);
+        assert!(!stream.is_complete());
+        stream.apply_segment(names[0].clone(), None, segment(4, false));
+        stream.apply_segment(names[0].clone(), None, segment(3, false));
+        assert!(!stream.is_complete(), "the audio rendition is still short");
+        for seq in [3, 4] {
+            stream.apply_segment(names[1].clone(), None, segment(seq, false));
+        }
+        assert!(stream.is_complete());
+    }
+
+    #[test]
     fn the_catalogue_only_moves_a_stream_forward() {
         let mut stream = StreamTimeline::default();
-        stream.apply_status(StreamStatus::StreamComplete);
+        stream.apply_status(StreamStatus::StreamComplete, 0);
         stream.merge_loaded(StreamStatus::StreamActive, &[], &[]);
         assert!(stream.is_complete());
         stream.merge_loaded(StreamStatus::Inactive, &[], &[]);

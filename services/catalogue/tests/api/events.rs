@@ -19,6 +19,7 @@ fn event(stream: &str, kind: StreamStatus, at: i64) -> v1::StreamEvent {
         region: "test-region".into(),
         name: String::new(),
         epoch: 0,
+        segments: 0,
     }
 }
 

@@ -206,6 +206,7 @@ pub fn stream_event(stream: &str, kind: v1::StreamStatus, name: &str) -> v1::Str
         region: "test-region".into(),
         name: name.into(),
         epoch: 0,
+        segments: 0,
     }
 }
 
