@@ -17,18 +17,13 @@ web:
 test: test-deps
 	scripts/test.sh
 
-# Long-form benchmarks against peers on this machine; figures go to bench/RESULTS.md.
+# Long-form benchmarks against peers on this machine, each recorded into bench/results/; then
+# bench/RESULTS.md is rewritten from them (bench/all.sh).
 bench: deps
-	cargo build --release -p livecast-bench
-	./target/release/catalogue-bench
-	ulimit -n 8192 && ./target/release/notification-bench
-	./target/release/transcode-bench
-	bench/edge-vs-nginx.sh
-	bench/ingest-vs-nginx-rtmp.sh
-	bench/viewers-vs-nginx.sh
-	bench/latency-vs-nginx-rtmp.sh
+	bench/all.sh
 
-# The fault scenarios against the real engines, with the long-form worker chaos run.
+# The fault scenarios against the real engines, with the long-form worker chaos run; when every
+# scenario passed, their figures replace bench/results/faults.rows and bench/RESULTS.md is rewritten.
 chaos: test-deps
 	scripts/chaos.sh
 
