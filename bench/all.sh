@@ -17,6 +17,7 @@ record edge -- bench/edge-vs-nginx.sh
 record ingest -- bench/ingest-vs-nginx-rtmp.sh
 record viewers -- bench/viewers-vs-nginx.sh
 record latency -- bench/latency-vs-nginx-rtmp.sh
+record glass-to-glass -- bench/glass-to-glass.sh
 bench/write-results.sh || failed+=(write-results)
 if [ ${#failed[@]} -gt 0 ]; then
   echo "make bench: FAILED: ${failed[*]} (their last good figures kept)"

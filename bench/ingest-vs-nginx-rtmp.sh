@@ -150,17 +150,7 @@ for log in ingest catalogue; do  # RUST_LOG=warn: anything logged is a warning o
 done
 
 # --- nginx-rtmp: HLS fragments are its durable chunks. Its workers run unprivileged. ---
-mkdir -p "$work/hls"; chmod 755 "$work"; chmod 777 "$work/hls"
-cat >"$work/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-worker_processes 1;
-pid $work/nginx.pid;
-events { worker_connections 1024; }
-rtmp { server { listen 127.0.0.1:$nginx_port;
-  application live { live on; hls on; hls_path $work/hls; hls_fragment 2s; hls_playlist_length 60s; } } }
-CONF
-nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
-for _ in $(seq 50); do [ -s "$work/nginx.pid" ] && break; sleep 0.1; done
+start_nginx_rtmp "$work" "$nginx_port"
 PYTHONPATH=bench python3 "$work/bench.py" run nginx "$work/hls" "$(cat "$work/nginx.pid")" "$nginx_port" "$src" \
   "$work/nginx.json" s1=live/s1 s2=live/s2 s3=live/s3
 

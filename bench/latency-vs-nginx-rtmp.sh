@@ -197,25 +197,10 @@ PYTHONPATH=bench python3 "$work/latency.py" run "$rtmp_port" "live/$key" "$src" 
 transcode=$(curl -sf -m 5 "$base/metrics" | awk '/^livecast_worker_transcode_seconds_sum/ {s=$2}
   /^livecast_worker_transcode_seconds_count/ {n=$2} END {if (n > 0) printf "%.2f s over %d chunks", s/n, n}' || true)
 ladder=$(curl -sf -m 5 "$base/stream/$id/master.m3u8" | sed -n 's#/index\.m3u8$##p' | paste -sd, - || true)
-kill "$livecast_pid"; wait "$livecast_pid" 2>/dev/null || true; livecast_pid=
-if grep -qE 'WARN|ERROR' "$work/livecast.log"; then  # RUST_LOG=warn; its banner is not one
-  echo "livecast log:" >&2; grep -E 'WARN|ERROR' "$work/livecast.log" | head -5 >&2
-fi
+stop_livecast "$work"
 
 # --- nginx-rtmp: HLS into a directory its http server serves. Its workers run unprivileged. ---
-mkdir -p "$work/hls"; chmod 755 "$work"; chmod 777 "$work/hls"
-cat >"$work/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-worker_processes 1;
-pid $work/nginx.pid;
-events { worker_connections 1024; }
-rtmp { server { listen 127.0.0.1:$nginx_rtmp;
-  application live { live on; hls on; hls_path $work/hls; hls_fragment 2s; hls_playlist_length 60s; } } }
-http { access_log off; types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  server { listen 127.0.0.1:$nginx_http; root $work/hls; add_header Cache-Control no-cache; } }
-CONF
-nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
-for _ in $(seq 50); do [ -s "$work/nginx.pid" ] && break; sleep 0.1; done
+start_nginx_rtmp "$work" "$nginx_rtmp" "$nginx_http"
 PYTHONPATH=bench python3 "$work/latency.py" run "$nginx_rtmp" live/s1 "$src" "$work/nginx.json" \
   "hls=http://127.0.0.1:$nginx_http/s1.m3u8" "file=file:$work/hls/s1.m3u8"
 

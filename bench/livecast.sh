@@ -8,7 +8,11 @@
 #                          in WORK; sets livecast_pid, base (its HTTP URL), rtmp (its RTMP URL
 #                          prefix), rtmp_port and token, and waits until it is ready
 #   create_stream NAME     creates a stream; sets id and key
-# The caller's EXIT trap kills "$livecast_pid".
+#   stop_livecast WORK     stops it and shows the first warnings of its log, if any
+#   start_nginx_rtmp WORK RTMP_PORT [HTTP_PORT]
+#                          nginx with the rtmp module: `hls on` with 2 s fragments into WORK/hls,
+#                          served over HTTP on HTTP_PORT when given; its pid is in WORK/nginx.pid
+# The caller's EXIT trap kills "$livecast_pid" and nginx.
 
 install_missing() {
   local missing=() pkg
@@ -56,4 +60,32 @@ create_stream() {
     -d "{\"name\":\"$1\"}" "$base/v1/videos")
   id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
   key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_key"])' <<<"$created")
+}
+
+stop_livecast() {
+  kill "$livecast_pid"; wait "$livecast_pid" 2>/dev/null || true; livecast_pid=
+  if grep -qE 'WARN|ERROR' "$1/livecast.log"; then  # RUST_LOG=warn; its banner is not one
+    echo "livecast log:" >&2; grep -E 'WARN|ERROR' "$1/livecast.log" | head -5 >&2
+  fi
+}
+
+start_nginx_rtmp() {
+  local work=$1 rtmp_port=$2 http_port=${3:-} http=
+  # Its workers run unprivileged.
+  mkdir -p "$work/hls"; chmod 755 "$work"; chmod 777 "$work/hls"
+  if [ -n "$http_port" ]; then
+    http="http { access_log off; types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server { listen 127.0.0.1:$http_port; root $work/hls; add_header Cache-Control no-cache; } }"
+  fi
+  cat >"$work/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+rtmp { server { listen 127.0.0.1:$rtmp_port;
+  application live { live on; hls on; hls_path $work/hls; hls_fragment 2s; hls_playlist_length 60s; } } }
+$http
+CONF
+  nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
+  for _ in $(seq 50); do [ -s "$work/nginx.pid" ] && break; sleep 0.1; done
 }
