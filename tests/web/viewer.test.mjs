@@ -53,6 +53,7 @@ describe('livecast viewer app', () => {
   let stream;
   let shot = 0;
   const consoleErrors = [];
+  const blockingReloads = []; // media playlist requests carrying a query (delivery directives)
 
   async function screenshot(name) {
     shot += 1;
@@ -106,6 +107,7 @@ describe('livecast viewer app', () => {
     page = context.pages()[0] ?? await context.newPage();
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('request', (r) => { if (r.url().includes('/index.m3u8?')) blockingReloads.push(r.url()); });
   });
 
   after(async () => {
@@ -184,6 +186,9 @@ describe('livecast viewer app', () => {
     assert.equal(after_.waiting - before_.waiting, 0, 'waiting events during the 30 s');
     assert.equal(after_.bufferStalled - before_.bufferStalled, 0, 'hls.js BUFFER_STALLED_ERROR during the 30 s');
     assert.equal(after_.videoErrors, 0, `video errors: ${after_.errors}`);
+    // The edge says CAN-BLOCK-RELOAD: hls.js asks for the next segment instead of polling.
+    assert.ok(blockingReloads.some((url) => /[?&]_HLS_msn=\d+/.test(url)),
+      `no blocking playlist reload among ${blockingReloads.length} playlist requests with a query`);
     await screenshot('watch-after-30s');
   });
 

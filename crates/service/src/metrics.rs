@@ -46,6 +46,13 @@ pub fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::IntCo
     counter
 }
 
+/// Registers a gauge in the default registry.
+pub fn gauge(name: &str, help: &str) -> prometheus::IntGauge {
+    let gauge = prometheus::IntGauge::new(name, help).expect("metric definition is valid");
+    prometheus::register(Box::new(gauge.clone())).expect("metric is registered once");
+    gauge
+}
+
 /// Registers a gauge vector in the default registry.
 pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::IntGaugeVec {
     let gauge = prometheus::IntGaugeVec::new(prometheus::Opts::new(name, help), labels)

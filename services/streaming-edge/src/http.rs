@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
     RANGE,
@@ -114,6 +114,7 @@ async fn stream_file(
 async fn rendition_file(
     State(state): State<Arc<EdgeState>>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Response {
     let mut kind = "other";
@@ -129,7 +130,9 @@ async fn rendition_file(
         kind = file.kind();
         let stream = state.index.stream(&id).await?;
         match file {
-            RenditionFile::Playlist => media(&state, &stream, &rendition, &headers),
+            RenditionFile::Playlist => {
+                media(&state, &stream, &rendition, &headers, query.as_deref()).await
+            }
             RenditionFile::Init => init(&state, &stream, &rendition, &headers).await,
             RenditionFile::Segment(seq) => {
                 segment(&state, &stream, &rendition, seq, &headers).await
@@ -181,58 +184,170 @@ fn playlist_cache_control(complete: bool, target_duration_secs: u64) -> String {
 
 async fn master(state: &EdgeState, id: &StreamId, headers: &HeaderMap) -> Result<Response, Error> {
     let stream = state.index.stream(id).await?;
-    let playlist = stream.playlist(None, |timeline| {
-        if timeline.is_gone() {
-            return Err(not_available(id));
-        }
-        let body = playlist::master(timeline).ok_or_else(|| no_segments(id))?;
-        let target = timeline
-            .playable()
-            .map(|(_, rendition)| rendition.target_duration_secs())
-            .max()
-            .unwrap_or(1);
-        Ok(Representation {
-            etag: entity_tag(body.as_bytes()),
-            body: body.into(),
-            content_type: PLAYLIST_TYPE,
-            cache_control: playlist_cache_control(timeline.is_complete(), target),
-            last_modified_ms: None,
-        })
-    })?;
+    let (playlist, ()) = stream.playlist(
+        None,
+        |timeline| {
+            if timeline.is_gone() {
+                return Err(not_available(id));
+            }
+            let body = playlist::master(timeline).ok_or_else(|| no_segments(id))?;
+            let target = timeline
+                .playable()
+                .map(|(_, rendition)| rendition.target_duration_secs())
+                .max()
+                .unwrap_or(1);
+            Ok(Representation {
+                etag: entity_tag(body.as_bytes()),
+                body: body.into(),
+                content_type: PLAYLIST_TYPE,
+                cache_control: playlist_cache_control(timeline.is_complete(), target),
+                last_modified_ms: None,
+            })
+        },
+        |_| (),
+    )?;
     Ok(respond(headers, playlist))
 }
 
-fn media(
+/// A media playlist; with `_HLS_msn` (and `_HLS_part`) a blocking reload: the answer waits
+/// until the playlist lists that segment, up to three target durations (RFC 8216bis 6.2.5.2).
+/// Every request waiting on a stream wakes on the one change that lists the next segment, and
+/// they all get the playlist rendered once for it.
+async fn media(
     state: &EdgeState,
     stream: &IndexedStream,
     rendition: &RenditionName,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Response, Error> {
-    let id = stream.id();
-    let playlist = stream.playlist(Some(rendition), |timeline| {
-        if timeline.is_gone() {
-            return Err(not_available(id));
+    let directives = Directives::parse(query)?;
+    let mut changes = stream.changes();
+    let (mut playlist, mut listed) = media_playlist(state, stream, rendition)?;
+    let Some(wanted) = directives.msn else {
+        return Ok(respond(headers, playlist));
+    };
+    let wait = Duration::from_secs(3 * listed.target_duration_secs.max(1));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut blocked = None;
+    while !listed.complete && listed.last_msn < wanted {
+        if wanted > listed.last_msn + 2 {
+            return Err(Error::invalid(format!(
+                "_HLS_msn={wanted} is more than two segments past the newest ({})",
+                listed.last_msn
+            )));
         }
-        let complete = timeline.is_complete();
-        let playlist = timeline
-            .rendition(rendition)
-            .and_then(|r| playlist::media(r, complete, state.live_window))
-            .ok_or_else(|| {
-                if timeline.playable().next().is_none() {
-                    no_segments(id)
-                } else {
-                    Error::not_found(format!("stream {id} has no rendition {rendition}"))
-                }
-            })?;
-        Ok(Representation {
-            etag: entity_tag(playlist.body.as_bytes()),
-            body: playlist.body.into(),
-            content_type: PLAYLIST_TYPE,
-            cache_control: playlist_cache_control(complete, playlist.target_duration_secs),
-            last_modified_ms: Some(playlist.newest_end_ms),
-        })
-    })?;
+        blocked.get_or_insert_with(metrics::BlockedReload::start);
+        if !matches!(
+            tokio::time::timeout_at(deadline, changes.changed()).await,
+            Ok(Ok(()))
+        ) {
+            return Err(Error::unavailable(format!(
+                "segment {wanted} of {}/{rendition} was not listed within {wait:?}",
+                stream.id()
+            )));
+        }
+        (playlist, listed) = media_playlist(state, stream, rendition)?;
+    }
+    if !listed.complete {
+        // The answer for this segment hardly changes: a CDN may keep it while the segment is in
+        // the window, and every viewer blocked on it shares one origin request.
+        playlist.cache_control = format!(
+            "public, max-age={}",
+            listed.target_duration_secs * state.live_window as u64
+        );
+    }
     Ok(respond(headers, playlist))
+}
+
+/// `_HLS_msn` and `_HLS_part` of a blocking playlist reload; other query parameters (cache
+/// busters, `_HLS_skip` of a server without delta updates) are ignored.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Directives {
+    msn: Option<u64>,
+}
+
+impl Directives {
+    fn parse(query: Option<&str>) -> Result<Self, Error> {
+        let (mut directives, mut part) = (Directives::default(), None);
+        for pair in query.unwrap_or_default().split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = || {
+                value.parse::<u64>().map_err(|_| {
+                    Error::invalid(format!("{name} must be a whole number, not {value:?}"))
+                })
+            };
+            match name {
+                "_HLS_msn" => directives.msn = Some(number()?),
+                // This edge lists whole segments: part p of segment M is there once M is.
+                "_HLS_part" => part = Some(number()?),
+                _ => {}
+            }
+        }
+        if part.is_some() && directives.msn.is_none() {
+            return Err(Error::invalid("_HLS_part needs _HLS_msn"));
+        }
+        Ok(directives)
+    }
+}
+
+/// What a blocking reload checks of a rendered media playlist.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    last_msn: u64,
+    complete: bool,
+    target_duration_secs: u64,
+}
+
+/// The media playlist of `rendition`, rendered once per change of the stream, and what it lists.
+fn media_playlist(
+    state: &EdgeState,
+    stream: &IndexedStream,
+    rendition: &RenditionName,
+) -> Result<(Representation, Listed), Error> {
+    let id = stream.id();
+    stream.playlist(
+        Some(rendition),
+        |timeline| {
+            if timeline.is_gone() {
+                return Err(not_available(id));
+            }
+            let playlist =
+                playlist::media(timeline, rendition, state.live_window).ok_or_else(|| {
+                    if timeline.playable().next().is_none() {
+                        no_segments(id)
+                    } else {
+                        Error::not_found(format!("stream {id} has no rendition {rendition}"))
+                    }
+                })?;
+            Ok(Representation {
+                etag: entity_tag(playlist.body.as_bytes()),
+                body: playlist.body.into(),
+                content_type: PLAYLIST_TYPE,
+                cache_control: playlist_cache_control(
+                    playlist.complete,
+                    playlist.target_duration_secs,
+                ),
+                last_modified_ms: Some(playlist.newest_end_ms),
+            })
+        },
+        |timeline| {
+            let complete = timeline.is_complete();
+            let rendition = timeline.rendition(rendition);
+            Listed {
+                last_msn: rendition
+                    .and_then(|r| {
+                        if complete {
+                            r.newest().map(|s| s.seq)
+                        } else {
+                            r.live_window(state.live_window).last().map(|s| s.seq)
+                        }
+                    })
+                    .unwrap_or(0),
+                complete,
+                target_duration_secs: rendition.map_or(1, |r| r.target_duration_secs()),
+            }
+        },
+    )
 }
 
 async fn init(

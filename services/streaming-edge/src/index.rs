@@ -9,14 +9,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use livecast_core::{Error, ErrorKind, RenditionName, SegmentRecord, StreamId, StreamStatus};
 use livecast_proto::convert::status_from_wire;
 use livecast_proto::v1;
 use moka::future::Cache;
 use moka::policy::EvictionPolicy;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 
 use crate::directory::PlaybackDirectory;
 use crate::metrics;
@@ -37,6 +37,9 @@ pub struct IndexedStream {
     revision: AtomicU64,
     /// Playlists rendered at a revision, served until it changes.
     rendered: Mutex<RenderedPlaylists>,
+    /// The revision, sent after each write has released the lock: every request blocked on the
+    /// next segment (blocking playlist reload) wakes on one send.
+    changes: watch::Sender<u64>,
 }
 
 impl IndexedStream {
@@ -47,6 +50,7 @@ impl IndexedStream {
             timeline: RwLock::new(StreamTimeline::default()),
             revision: AtomicU64::new(0),
             rendered: Mutex::new(RenderedPlaylists::default()),
+            changes: watch::Sender::new(0),
         }
     }
 
@@ -58,13 +62,14 @@ impl IndexedStream {
             timeline: RwLock::new(StreamTimeline::gone(status)),
             revision: AtomicU64::new(0),
             rendered: Mutex::new(RenderedPlaylists::default()),
+            changes: watch::Sender::new(0),
         }
     }
 
     /// A stream whose status an event told, to be loaded on first use.
     fn with_status(id: StreamId, status: StreamStatus) -> Self {
         let stream = IndexedStream::new(id);
-        stream.write().apply_status(status, 0);
+        stream.update(|timeline| timeline.apply_status(status, 0));
         stream
     }
 
@@ -80,34 +85,46 @@ impl IndexedStream {
         self.timeline.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, StreamTimeline> {
-        let guard = self
-            .timeline
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.revision.fetch_add(1, Ordering::Release);
-        guard
+    /// Changes the timeline, then wakes whoever waits for a change.
+    fn update<R>(&self, change: impl FnOnce(&mut StreamTimeline) -> R) -> R {
+        let (changed, revision) = {
+            let mut timeline = self
+                .timeline
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let revision = self.revision.fetch_add(1, Ordering::Release) + 1;
+            (change(&mut timeline), revision)
+        };
+        self.changes.send_replace(revision);
+        changed
+    }
+
+    /// Wakes on every change of the timeline from now on.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The playlist `rendition` names (the master for `None`) as `render` makes it from the
     /// timeline, rendered once per change of the timeline and then served from memory: a
-    /// thousand viewers polling a live playlist cost one rendering per new segment.
-    pub fn playlist(
+    /// thousand viewers polling a live playlist cost one rendering per new segment. `inspect`
+    /// looks at the same timeline the playlist is of (what it lists, for a blocking reload).
+    pub fn playlist<T>(
         &self,
         rendition: Option<&RenditionName>,
         render: impl FnOnce(&StreamTimeline) -> Result<Representation, Error>,
-    ) -> Result<Representation, Error> {
+        inspect: impl FnOnce(&StreamTimeline) -> T,
+    ) -> Result<(Representation, T), Error> {
         let timeline = self.read();
         let revision = self.revision.load(Ordering::Acquire);
         let rendered = || self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((at, playlist)) = rendered().get(rendition)
             && *at == revision
         {
-            return Ok(playlist.clone());
+            return Ok((playlist.clone(), inspect(&timeline)));
         }
         let playlist = render(&timeline)?;
         rendered().insert(rendition, (revision, playlist.clone()));
-        Ok(playlist)
+        Ok((playlist, inspect(&timeline)))
     }
 }
 
@@ -204,7 +221,7 @@ impl SegmentIndex {
             stream.status,
             StreamStatus::Archived | StreamStatus::Inactive
         ) {
-            entry.write().merge_loaded(stream.status, &[], &[]);
+            entry.update(|timeline| timeline.merge_loaded(stream.status, &[], &[]));
             return Ok(());
         }
         let renditions = self.directory.renditions(id).await?;
@@ -215,9 +232,7 @@ impl SegmentIndex {
         for name in &names {
             self.load_segments(id, name, &mut segments).await?;
         }
-        entry
-            .write()
-            .merge_loaded(stream.status, &renditions, &segments);
+        entry.update(|timeline| timeline.merge_loaded(stream.status, &renditions, &segments));
         tracing::debug!(stream_id = %id, renditions = names.len(), segments = segments.len(), "stream loaded");
         Ok(())
     }
@@ -261,9 +276,10 @@ impl SegmentIndex {
             size_bytes: ready.size_bytes,
         };
         let entry = self.entry(&id).await;
-        let mut stream = entry.write();
-        stream.expect_ladder(ready.ladder_size);
-        stream.apply_segment(rendition, Some(RenditionInfo::from(info)), segment);
+        entry.update(|stream| {
+            stream.expect_ladder(ready.ladder_size);
+            stream.apply_segment(rendition, Some(RenditionInfo::from(info)), segment);
+        });
         Ok(())
     }
 
@@ -286,7 +302,7 @@ impl SegmentIndex {
                     let fresh = Arc::new(IndexedStream::with_status(id.clone(), status));
                     self.streams.insert(id, fresh).await;
                 } else {
-                    entry.write().apply_status(status, event.segments);
+                    entry.update(|timeline| timeline.apply_status(status, event.segments));
                 }
             }
         }

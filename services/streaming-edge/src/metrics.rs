@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 
 static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     livecast_service::metrics::counter_vec(
@@ -58,6 +58,31 @@ static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["topic", "outcome"],
     )
 });
+
+static BLOCKED_RELOADS: LazyLock<IntGauge> = LazyLock::new(|| {
+    livecast_service::metrics::gauge(
+        "livecast_edge_blocked_reloads",
+        "Playlist requests (blocking reload, _HLS_msn) waiting for their segment right now.",
+    )
+});
+
+/// One blocking playlist reload waiting, counted in the gauge until dropped.
+#[derive(Debug)]
+pub struct BlockedReload(());
+
+impl BlockedReload {
+    /// Counts a request that starts waiting.
+    pub fn start() -> Self {
+        BLOCKED_RELOADS.inc();
+        BlockedReload(())
+    }
+}
+
+impl Drop for BlockedReload {
+    fn drop(&mut self) {
+        BLOCKED_RELOADS.dec();
+    }
+}
 
 /// Counts one viewer request.
 pub fn request(kind: &str, status: u16) {

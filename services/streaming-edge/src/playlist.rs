@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
-use crate::timeline::{RenditionTimeline, Segment, StreamTimeline};
+use livecast_core::RenditionName;
+
+use crate::timeline::{Segment, StreamTimeline};
 
 /// Codecs of an audio-only variant whose encoder did not say (AAC-LC).
 const DEFAULT_AUDIO_CODECS: &str = "mp4a.40.2";
@@ -20,6 +22,10 @@ pub struct MediaPlaylist {
     pub target_duration_secs: u64,
     /// When the newest listed segment ends (ms since the epoch), for `Last-Modified`.
     pub newest_end_ms: i64,
+    /// The media sequence number of the newest listed segment.
+    pub last_msn: u64,
+    /// Whether this is the whole recording (`ENDLIST`).
+    pub complete: bool,
 }
 
 /// The master playlist: one variant per playable rendition, video from the highest bandwidth
@@ -81,22 +87,29 @@ pub fn master(stream: &StreamTimeline) -> Option<String> {
 }
 
 /// The media playlist of one rendition: the live window, or every segment with `ENDLIST` once
-/// the stream is complete. `None` when no segment is indexed yet.
+/// the stream is complete. `None` when no segment is indexed yet. A live playlist says that
+/// the edge holds a reload for the next segment (`CAN-BLOCK-RELOAD`) and reports where the
+/// other renditions are, so a player can switch with one blocking request.
 pub fn media(
-    timeline: &RenditionTimeline,
-    complete: bool,
+    stream: &StreamTimeline,
+    rendition: &RenditionName,
     live_window: usize,
 ) -> Option<MediaPlaylist> {
+    let complete = stream.is_complete();
+    let timeline = stream.rendition(rendition)?;
     let segments = if complete {
         timeline.all()
     } else {
         timeline.live_window(live_window)
     };
-    let first = segments.first()?;
+    let (first, last) = (segments.first()?, segments.last()?);
     let target_duration_secs = timeline.target_duration_secs();
-    let mut out = String::with_capacity(256 + segments.len() * 96);
+    let mut out = String::with_capacity(320 + segments.len() * 96);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration_secs}");
+    if !complete {
+        out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n");
+    }
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", first.seq);
     let _ = writeln!(
         out,
@@ -112,14 +125,23 @@ pub fn media(
     }
     if complete {
         out.push_str("#EXT-X-ENDLIST\n");
+    } else {
+        for (other, other_timeline) in stream.playable().filter(|(name, _)| *name != rendition) {
+            if let Some(newest) = other_timeline.live_window(live_window).last() {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-RENDITION-REPORT:URI=\"../{other}/index.m3u8\",LAST-MSN={}",
+                    newest.seq
+                );
+            }
+        }
     }
-    let newest_end_ms = segments
-        .last()
-        .map_or(0, |s| s.program_date_time_ms + i64::from(s.duration_ms));
     Some(MediaPlaylist {
         body: out,
         target_duration_secs,
-        newest_end_ms,
+        newest_end_ms: last.program_date_time_ms + i64::from(last.duration_ms),
+        last_msn: last.seq,
+        complete,
     })
 }
 
@@ -170,7 +192,7 @@ fn quoted_safe(codecs: &str) -> String {
 mod tests {
     use super::*;
     use crate::timeline::RenditionInfo;
-    use livecast_core::{RenditionName, StreamStatus};
+    use livecast_core::StreamStatus;
 
     fn info(width: u32, height: u32, bandwidth: u32, audio_only: bool) -> RenditionInfo {
         RenditionInfo {
@@ -252,34 +274,36 @@ mod tests {
     #[test]
     fn live_media_playlist_lists_the_window_with_discontinuity_counts() {
         let stream = stream(10, &[2, 7]);
-        let rendition = stream
-            .rendition(&RenditionName::parse("720p").unwrap())
-            .unwrap();
-        let playlist = media(rendition, false, 3).unwrap();
+        let playlist = media(&stream, &RenditionName::parse("720p").unwrap(), 3).unwrap();
         assert_eq!(
             playlist.body,
-            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n#EXT-X-MEDIA-SEQUENCE:7\n\
              #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n\
              #EXT-X-MAP:URI=\"init.mp4\"\n\
              #EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:14.000Z\n\
              #EXTINF:2.000,\n7.m4s\n\
              #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:16.000Z\n#EXTINF:2.000,\n8.m4s\n\
-             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:18.000Z\n#EXTINF:2.000,\n9.m4s\n"
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:18.000Z\n#EXTINF:2.000,\n9.m4s\n\
+             #EXT-X-RENDITION-REPORT:URI=\"../360p/index.m3u8\",LAST-MSN=9\n\
+             #EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=9\n"
         );
         assert_eq!(playlist.newest_end_ms, 1_767_225_600_000 + 20_000);
+        assert_eq!((playlist.last_msn, playlist.complete), (9, false));
     }
 
     #[test]
     fn complete_media_playlist_lists_everything_and_ends() {
-        let stream = stream(4, &[]);
-        let rendition = stream
-            .rendition(&RenditionName::parse("audio").unwrap())
-            .unwrap();
-        let body = media(rendition, true, 3).unwrap().body;
+        let mut stream = stream(4, &[]);
+        stream.apply_status(StreamStatus::StreamComplete, 4);
+        let playlist = media(&stream, &RenditionName::parse("audio").unwrap(), 3).unwrap();
+        let body = playlist.body;
         assert!(body.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{body}");
         assert!(body.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{body}");
         assert!(body.ends_with("3.m4s\n#EXT-X-ENDLIST\n"), "{body}");
+        assert!(!body.contains("SERVER-CONTROL") && !body.contains("RENDITION-REPORT"));
         assert_eq!(body.matches("#EXTINF:").count(), 4);
+        assert!(playlist.complete);
     }
 
     #[test]

@@ -116,6 +116,11 @@ impl RenditionTimeline {
         self.segments.values().next()
     }
 
+    /// The segment with the highest sequence number.
+    pub fn newest(&self) -> Option<&Segment> {
+        self.segments.values().next_back()
+    }
+
     /// The segments a live playlist lists: the newest `window` segments, never across a hole.
     ///
     /// A hole among the newest `window` segments (a segment announced out of order) holds the

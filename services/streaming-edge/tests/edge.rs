@@ -2,6 +2,8 @@
 //! catalogue, media made by the ffmpeg command line, and ffmpeg as the player.
 //! Set `TEST_LOG=1` to see the service's logs.
 
+#[path = "edge/blocking.rs"]
+mod blocking;
 #[path = "edge/cold_start.rs"]
 mod cold_start;
 #[path = "edge/helpers.rs"]
