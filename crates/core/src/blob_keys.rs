@@ -29,6 +29,11 @@ pub fn media_segment(stream: &StreamId, rendition: &RenditionName, seq: u64) -> 
     format!("hls/{stream}/{rendition}/{seq}.m4s")
 }
 
+/// `hls/{stream_id}/{rendition}/{seq}.{part}.m4s`: one partial segment of segment `seq`.
+pub fn media_part(stream: &StreamId, rendition: &RenditionName, seq: u64, part: u32) -> String {
+    format!("hls/{stream}/{rendition}/{seq}.{part}.m4s")
+}
+
 /// `hls/{stream_id}/`: everything the encoder wrote for a stream.
 pub fn stream_output_prefix(stream: &StreamId) -> String {
     format!("hls/{stream}/")

@@ -18,4 +18,6 @@ pub mod topics {
     pub const CHUNKS: &str = "livecast.chunks";
     /// CMAF segments durable in the blob store (`SegmentReady`).
     pub const SEGMENTS: &str = "livecast.segments";
+    /// Partial segments of segments still being made (`PartReady`, Low-Latency HLS).
+    pub const PARTS: &str = "livecast.parts";
 }

@@ -200,6 +200,8 @@ impl EncodeWorker {
                 Content::StillPicture => "the source's video stalled; its audio goes on".into(),
                 Content::Slate => reason.to_string(),
             },
+            // Segments are made from whole source chunks, in one piece.
+            part_count: 0,
         };
         self.bus
             .publish(

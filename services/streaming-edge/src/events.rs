@@ -1,4 +1,5 @@
-//! The edge's event consumers: segments and lifecycle events into the [`SegmentIndex`].
+//! The edge's event consumers: segments, their parts and lifecycle events into the
+//! [`SegmentIndex`].
 //!
 //! Every edge instance must see every event, so each joins its own consumer group
 //! (`edge-{region}-{uuid}`) at the live end. The group lives as long as the process: a
@@ -19,6 +20,7 @@ use crate::metrics;
 /// Subscriptions made before the edge serves, so no event published after start-up is missed.
 pub struct EdgeSubscriptions {
     segments: Box<dyn Subscription>,
+    parts: Box<dyn Subscription>,
     stream_events: Box<dyn Subscription>,
 }
 
@@ -33,7 +35,7 @@ pub fn group_for(region: &str) -> String {
     format!("edge-{region}-{}", uuid::Uuid::now_v7().simple())
 }
 
-/// Joins `livecast.segments` and `livecast.stream-events` at their live end.
+/// Joins `livecast.segments`, `livecast.parts` and `livecast.stream-events` at their live end.
 pub async fn subscribe(bus: &dyn EventBus, group: &str) -> anyhow::Result<EdgeSubscriptions> {
     let options = SubscribeOptions {
         group: group.to_owned(),
@@ -43,12 +45,17 @@ pub async fn subscribe(bus: &dyn EventBus, group: &str) -> anyhow::Result<EdgeSu
         .subscribe(topics::SEGMENTS, options.clone())
         .await
         .with_context(|| format!("cannot subscribe to {}", topics::SEGMENTS))?;
+    let parts = bus
+        .subscribe(topics::PARTS, options.clone())
+        .await
+        .with_context(|| format!("cannot subscribe to {}", topics::PARTS))?;
     let stream_events = bus
         .subscribe(topics::STREAM_EVENTS, options)
         .await
         .with_context(|| format!("cannot subscribe to {}", topics::STREAM_EVENTS))?;
     Ok(EdgeSubscriptions {
         segments,
+        parts,
         stream_events,
     })
 }
@@ -66,6 +73,20 @@ pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Sh
                 let ready = v1::SegmentReady::decode(payload.as_ref())
                     .map_err(|e| Error::invalid(format!("undecodable SegmentReady: {e}")))?;
                 index.apply_segment(&ready).await
+            }
+        },
+    ));
+    let parts_index = index.clone();
+    tokio::spawn(consume(
+        subscriptions.parts,
+        topics::PARTS,
+        shutdown.clone(),
+        move |payload| {
+            let index = parts_index.clone();
+            async move {
+                let ready = v1::PartReady::decode(payload.as_ref())
+                    .map_err(|e| Error::invalid(format!("undecodable PartReady: {e}")))?;
+                index.apply_part(&ready).await
             }
         },
     ));

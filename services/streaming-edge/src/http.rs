@@ -23,6 +23,7 @@ use crate::index::{IndexedStream, SegmentIndex};
 use crate::metrics;
 use crate::objects::{ObjectCache, entity_tag};
 use crate::playlist;
+use crate::reload;
 use crate::respond::{IMMUTABLE, INIT_TYPE, PLAYLIST_TYPE, Representation, SEGMENT_TYPE, respond};
 
 /// How long a VOD playlist may be cached: it never changes again.
@@ -63,6 +64,8 @@ pub(crate) enum RenditionFile {
     Playlist,
     Init,
     Segment(u64),
+    /// Part `.1` of segment `.0` (Low-Latency HLS).
+    Part(u64, u32),
 }
 
 impl RenditionFile {
@@ -72,13 +75,14 @@ impl RenditionFile {
             "index.m3u8" => Some(RenditionFile::Playlist),
             "init.mp4" => Some(RenditionFile::Init),
             _ => {
-                let digits = file.strip_suffix(".m4s")?;
-                let canonical = !digits.is_empty()
-                    && digits.bytes().all(|b| b.is_ascii_digit())
-                    && (digits == "0" || !digits.starts_with('0'));
-                canonical
-                    .then(|| digits.parse().ok().map(RenditionFile::Segment))
-                    .flatten()
+                let name = file.strip_suffix(".m4s")?;
+                match name.split_once('.') {
+                    None => canonical_number(name).map(RenditionFile::Segment),
+                    Some((seq, part)) => Some(RenditionFile::Part(
+                        canonical_number(seq)?,
+                        canonical_number(part)?,
+                    )),
+                }
             }
         }
     }
@@ -88,8 +92,17 @@ impl RenditionFile {
             RenditionFile::Playlist => "media",
             RenditionFile::Init => "init",
             RenditionFile::Segment(_) => "segment",
+            RenditionFile::Part(..) => "part",
         }
     }
+}
+
+/// Digits written canonically (no sign, no leading zero), as a number that fits.
+fn canonical_number<N: std::str::FromStr>(digits: &str) -> Option<N> {
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 async fn stream_file(
@@ -124,14 +137,17 @@ async fn rendition_file(
         let rendition = RenditionName::parse(rendition)?;
         let file = RenditionFile::parse(&file).ok_or_else(|| {
             Error::not_found(format!(
-                "{file:?} is not a file of a rendition (index.m3u8, init.mp4 or SEQ.m4s)"
+                "{file:?} is not a file of a rendition (index.m3u8, init.mp4, SEQ.m4s or SEQ.PART.m4s)"
             ))
         })?;
         kind = file.kind();
         let stream = state.index.stream(&id).await?;
         match file {
             RenditionFile::Playlist => {
-                media(&state, &stream, &rendition, &headers, query.as_deref()).await
+                reload::media(&state, &stream, &rendition, &headers, query.as_deref()).await
+            }
+            RenditionFile::Part(seq, part) => {
+                reload::part(&state, &stream, &rendition, (seq, part), &headers).await
             }
             RenditionFile::Init => init(&state, &stream, &rendition, &headers).await,
             RenditionFile::Segment(seq) => {
@@ -165,16 +181,16 @@ fn finish(kind: &str, outcome: Result<Response, Error>) -> Response {
     response
 }
 
-fn not_available(id: &StreamId) -> Error {
+pub(crate) fn not_available(id: &StreamId) -> Error {
     Error::not_found(format!("stream {id} is not available"))
 }
 
-fn no_segments(id: &StreamId) -> Error {
+pub(crate) fn no_segments(id: &StreamId) -> Error {
     Error::not_found(format!("stream {id} has no segments yet"))
 }
 
 /// Live playlists change every segment: cache them for about half a target duration.
-fn playlist_cache_control(complete: bool, target_duration_secs: u64) -> String {
+pub(crate) fn playlist_cache_control(complete: bool, target_duration_secs: u64) -> String {
     if complete {
         format!("public, max-age={VOD_MAX_AGE_SECS}")
     } else {
@@ -207,147 +223,6 @@ async fn master(state: &EdgeState, id: &StreamId, headers: &HeaderMap) -> Result
         |_| (),
     )?;
     Ok(respond(headers, playlist))
-}
-
-/// A media playlist; with `_HLS_msn` (and `_HLS_part`) a blocking reload: the answer waits
-/// until the playlist lists that segment, up to three target durations (RFC 8216bis 6.2.5.2).
-/// Every request waiting on a stream wakes on the one change that lists the next segment, and
-/// they all get the playlist rendered once for it.
-async fn media(
-    state: &EdgeState,
-    stream: &IndexedStream,
-    rendition: &RenditionName,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<Response, Error> {
-    let directives = Directives::parse(query)?;
-    let mut changes = stream.changes();
-    let (mut playlist, mut listed) = media_playlist(state, stream, rendition)?;
-    let Some(wanted) = directives.msn else {
-        return Ok(respond(headers, playlist));
-    };
-    let wait = Duration::from_secs(3 * listed.target_duration_secs.max(1));
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut blocked = None;
-    while !listed.complete && listed.last_msn < wanted {
-        if wanted > listed.last_msn + 2 {
-            return Err(Error::invalid(format!(
-                "_HLS_msn={wanted} is more than two segments past the newest ({})",
-                listed.last_msn
-            )));
-        }
-        blocked.get_or_insert_with(metrics::BlockedReload::start);
-        if !matches!(
-            tokio::time::timeout_at(deadline, changes.changed()).await,
-            Ok(Ok(()))
-        ) {
-            return Err(Error::unavailable(format!(
-                "segment {wanted} of {}/{rendition} was not listed within {wait:?}",
-                stream.id()
-            )));
-        }
-        (playlist, listed) = media_playlist(state, stream, rendition)?;
-    }
-    if !listed.complete {
-        // The answer for this segment hardly changes: a CDN may keep it while the segment is in
-        // the window, and every viewer blocked on it shares one origin request.
-        playlist.cache_control = format!(
-            "public, max-age={}",
-            listed.target_duration_secs * state.live_window as u64
-        );
-    }
-    Ok(respond(headers, playlist))
-}
-
-/// `_HLS_msn` and `_HLS_part` of a blocking playlist reload; other query parameters (cache
-/// busters, `_HLS_skip` of a server without delta updates) are ignored.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Directives {
-    msn: Option<u64>,
-}
-
-impl Directives {
-    fn parse(query: Option<&str>) -> Result<Self, Error> {
-        let (mut directives, mut part) = (Directives::default(), None);
-        for pair in query.unwrap_or_default().split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let number = || {
-                value.parse::<u64>().map_err(|_| {
-                    Error::invalid(format!("{name} must be a whole number, not {value:?}"))
-                })
-            };
-            match name {
-                "_HLS_msn" => directives.msn = Some(number()?),
-                // This edge lists whole segments: part p of segment M is there once M is.
-                "_HLS_part" => part = Some(number()?),
-                _ => {}
-            }
-        }
-        if part.is_some() && directives.msn.is_none() {
-            return Err(Error::invalid("_HLS_part needs _HLS_msn"));
-        }
-        Ok(directives)
-    }
-}
-
-/// What a blocking reload checks of a rendered media playlist.
-#[derive(Debug, Clone, Copy)]
-struct Listed {
-    last_msn: u64,
-    complete: bool,
-    target_duration_secs: u64,
-}
-
-/// The media playlist of `rendition`, rendered once per change of the stream, and what it lists.
-fn media_playlist(
-    state: &EdgeState,
-    stream: &IndexedStream,
-    rendition: &RenditionName,
-) -> Result<(Representation, Listed), Error> {
-    let id = stream.id();
-    stream.playlist(
-        Some(rendition),
-        |timeline| {
-            if timeline.is_gone() {
-                return Err(not_available(id));
-            }
-            let playlist =
-                playlist::media(timeline, rendition, state.live_window).ok_or_else(|| {
-                    if timeline.playable().next().is_none() {
-                        no_segments(id)
-                    } else {
-                        Error::not_found(format!("stream {id} has no rendition {rendition}"))
-                    }
-                })?;
-            Ok(Representation {
-                etag: entity_tag(playlist.body.as_bytes()),
-                body: playlist.body.into(),
-                content_type: PLAYLIST_TYPE,
-                cache_control: playlist_cache_control(
-                    playlist.complete,
-                    playlist.target_duration_secs,
-                ),
-                last_modified_ms: Some(playlist.newest_end_ms),
-            })
-        },
-        |timeline| {
-            let complete = timeline.is_complete();
-            let rendition = timeline.rendition(rendition);
-            Listed {
-                last_msn: rendition
-                    .and_then(|r| {
-                        if complete {
-                            r.newest().map(|s| s.seq)
-                        } else {
-                            r.live_window(state.live_window).last().map(|s| s.seq)
-                        }
-                    })
-                    .unwrap_or(0),
-                complete,
-                target_duration_secs: rendition.map_or(1, |r| r.target_duration_secs()),
-            }
-        },
-    )
 }
 
 async fn init(
@@ -406,10 +281,18 @@ async fn segment(
                 Error::not_found(format!("segment {seq} of {id}/{rendition} is not listed"))
             })?
     };
-    let object = state
-        .objects
-        .get(&blob_keys::media_segment(id, rendition, seq))
-        .await?;
+    let key = blob_keys::media_segment(id, rendition, seq);
+    media_object(state, &key, Some(ends_at), headers).await
+}
+
+/// A media segment or part from the cache: immutable once written.
+pub(crate) async fn media_object(
+    state: &EdgeState,
+    key: &str,
+    last_modified_ms: Option<i64>,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    let object = state.objects.get(key).await?;
     Ok(respond(
         headers,
         Representation {
@@ -417,7 +300,7 @@ async fn segment(
             content_type: SEGMENT_TYPE,
             cache_control: IMMUTABLE.into(),
             etag: object.etag.to_string(),
-            last_modified_ms: Some(ends_at),
+            last_modified_ms,
         },
     ))
 }
@@ -441,7 +324,15 @@ mod tests {
             RenditionFile::parse("42.m4s"),
             Some(RenditionFile::Segment(42))
         );
+        assert_eq!(
+            RenditionFile::parse("42.3.m4s"),
+            Some(RenditionFile::Part(42, 3))
+        );
         for bad in [
+            "42.03.m4s",
+            "42..m4s",
+            ".3.m4s",
+            "1.2.3.m4s",
             "01.m4s",
             ".m4s",
             "-1.m4s",

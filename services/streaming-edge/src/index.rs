@@ -20,6 +20,7 @@ use tokio::sync::{OnceCell, watch};
 
 use crate::directory::PlaybackDirectory;
 use crate::metrics;
+use crate::parts::{Part, PartAt};
 use crate::respond::Representation;
 use crate::timeline::{RenditionInfo, Segment, StreamTimeline};
 
@@ -278,7 +279,34 @@ impl SegmentIndex {
         let entry = self.entry(&id).await;
         entry.update(|stream| {
             stream.expect_ladder(ready.ladder_size);
+            stream.segment_parts_done(&rendition, ready.seq, ready.part_count);
             stream.apply_segment(rendition, Some(RenditionInfo::from(info)), segment);
+        });
+        Ok(())
+    }
+
+    /// Applies one `PartReady`; idempotent on (stream, rendition, seq, part).
+    pub async fn apply_part(&self, ready: &v1::PartReady) -> Result<(), Error> {
+        let id = StreamId::parse(ready.stream_id.clone())?;
+        let info = ready
+            .rendition
+            .as_ref()
+            .ok_or_else(|| Error::invalid("PartReady without rendition"))?;
+        let rendition = RenditionName::parse(info.name.clone())?;
+        let at = PartAt {
+            seq: ready.seq,
+            index: ready.part,
+            program_date_time_ms: ready.program_date_time_ms,
+            discontinuity: ready.discontinuity,
+            target_ms: ready.part_target_ms,
+        };
+        let part = Part {
+            duration_ms: ready.duration_ms,
+            independent: ready.independent,
+        };
+        let entry = self.entry(&id).await;
+        entry.update(|stream| {
+            stream.apply_part(rendition, Some(RenditionInfo::from(info)), at, part)
         });
         Ok(())
     }

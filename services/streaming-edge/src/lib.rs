@@ -1,7 +1,7 @@
 //! The streaming edge: serves HLS to viewers in its region.
 //!
-//! - Playlists come from the [`SegmentIndex`], kept in memory, fed by `livecast.segments` and
-//!   `livecast.stream-events`, and filled from the catalogue (a [`PlaybackDirectory`]) the
+//! - Playlists come from the [`SegmentIndex`], kept in memory, fed by `livecast.segments`,
+//!   `livecast.parts` (Low-Latency HLS) and `livecast.stream-events`, and filled from the catalogue (a [`PlaybackDirectory`]) the
 //!   first time a stream is asked for.
 //! - Init and media segments come from the regional blob store through a bounded in-memory
 //!   cache that coalesces concurrent misses into one origin read.
@@ -20,8 +20,10 @@ mod http;
 mod index;
 mod metrics;
 pub mod objects;
+pub mod parts;
 pub mod playlist;
 pub mod regions;
+mod reload;
 mod respond;
 mod service;
 pub mod timeline;

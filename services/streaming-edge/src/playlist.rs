@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 
 use livecast_core::RenditionName;
 
-use crate::timeline::{Segment, StreamTimeline};
+use crate::timeline::StreamTimeline;
+
+pub mod low_latency;
 
 /// Codecs of an audio-only variant whose encoder did not say (AAC-LC).
 const DEFAULT_AUDIO_CODECS: &str = "mp4a.40.2";
@@ -89,7 +91,8 @@ pub fn master(stream: &StreamTimeline) -> Option<String> {
 /// The media playlist of one rendition: the live window, or every segment with `ENDLIST` once
 /// the stream is complete. `None` when no segment is indexed yet. A live playlist says that
 /// the edge holds a reload for the next segment (`CAN-BLOCK-RELOAD`) and reports where the
-/// other renditions are, so a player can switch with one blocking request.
+/// other renditions are, so a player can switch with one blocking request; where the worker
+/// announced partial segments it is a Low-Latency HLS playlist (see [`low_latency`]).
 pub fn media(
     stream: &StreamTimeline,
     rendition: &RenditionName,
@@ -104,11 +107,12 @@ pub fn media(
     };
     let (first, last) = (segments.first()?, segments.last()?);
     let target_duration_secs = timeline.target_duration_secs();
+    let part_target_ms = timeline.parts().target_ms().filter(|_| !complete);
     let mut out = String::with_capacity(320 + segments.len() * 96);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration_secs}");
     if !complete {
-        out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n");
+        low_latency::write_server_control(&mut out, part_target_ms);
     }
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", first.seq);
     let _ = writeln!(
@@ -120,47 +124,63 @@ pub fn media(
         out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
     }
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+    let end_ms = last.program_date_time_ms + i64::from(last.duration_ms);
     for segment in &segments {
-        write_segment(&mut out, segment);
+        write_segment_head(
+            &mut out,
+            segment.discontinuity,
+            segment.program_date_time_ms,
+        );
+        if part_target_ms.is_some() {
+            low_latency::write_recent_parts(
+                &mut out,
+                timeline,
+                segment,
+                end_ms,
+                target_duration_secs,
+            );
+        }
+        let _ = write!(
+            out,
+            "#EXTINF:{},\n{}.m4s\n",
+            seconds(segment.duration_ms),
+            segment.seq
+        );
     }
     if complete {
         out.push_str("#EXT-X-ENDLIST\n");
     } else {
+        if part_target_ms.is_some() {
+            low_latency::write_open_segment(&mut out, timeline, last.seq);
+        }
         for (other, other_timeline) in stream.playable().filter(|(name, _)| *name != rendition) {
-            if let Some(newest) = other_timeline.live_window(live_window).last() {
-                let _ = writeln!(
-                    out,
-                    "#EXT-X-RENDITION-REPORT:URI=\"../{other}/index.m3u8\",LAST-MSN={}",
-                    newest.seq
-                );
-            }
+            low_latency::write_rendition_report(&mut out, other, other_timeline, live_window);
         }
     }
     Some(MediaPlaylist {
         body: out,
         target_duration_secs,
-        newest_end_ms: last.program_date_time_ms + i64::from(last.duration_ms),
+        newest_end_ms: end_ms,
         last_msn: last.seq,
         complete,
     })
 }
 
-fn write_segment(out: &mut String, segment: &Segment) {
-    if segment.discontinuity {
+/// The tags that come before a segment's first part or its `EXTINF`.
+fn write_segment_head(out: &mut String, discontinuity: bool, program_date_time_ms: i64) {
+    if discontinuity {
         out.push_str("#EXT-X-DISCONTINUITY\n");
     }
     let _ = writeln!(
         out,
         "#EXT-X-PROGRAM-DATE-TIME:{}",
-        program_date_time(segment.program_date_time_ms)
+        program_date_time(program_date_time_ms)
     );
-    let _ = write!(
-        out,
-        "#EXTINF:{}.{:03},\n{}.m4s\n",
-        segment.duration_ms / 1000,
-        segment.duration_ms % 1000,
-        segment.seq
-    );
+}
+
+/// Milliseconds as the decimal seconds playlists carry (`2.000`).
+fn seconds(ms: u32) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// RFC 3339 in UTC with milliseconds (`2026-11-05T12:00:00.000Z`); times outside what a
@@ -191,7 +211,7 @@ fn quoted_safe(codecs: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::RenditionInfo;
+    use crate::timeline::{RenditionInfo, Segment};
     use livecast_core::StreamStatus;
 
     fn info(width: u32, height: u32, bandwidth: u32, audio_only: bool) -> RenditionInfo {

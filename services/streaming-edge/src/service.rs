@@ -41,7 +41,7 @@ impl EdgeService {
         settings: EdgeSettings,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
-        for topic in [topics::SEGMENTS, topics::STREAM_EVENTS] {
+        for topic in [topics::SEGMENTS, topics::PARTS, topics::STREAM_EVENTS] {
             bus.ensure_topic(topic, settings.topic_partitions)
                 .await
                 .with_context(|| format!("cannot create topic {topic}"))?;

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use livecast_core::{RenditionName, RenditionRecord, SegmentRecord, StreamStatus};
+
+use crate::parts::{Part, PartAt, Parts};
 use livecast_proto::v1;
 
 /// What a rendition is, as encoded (the master playlist is built from it).
@@ -88,9 +90,15 @@ pub struct RenditionTimeline {
     segments: BTreeMap<u64, Segment>,
     discontinuities: BTreeSet<u64>,
     max_duration_ms: u32,
+    parts: Parts,
 }
 
 impl RenditionTimeline {
+    /// The partial segments of its newest segments (Low-Latency HLS).
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
     /// What the rendition is, once an event or the catalogue said so.
     pub fn info(&self) -> Option<&RenditionInfo> {
         self.info.as_ref()
@@ -299,14 +307,43 @@ impl StreamTimeline {
         info: Option<RenditionInfo>,
         segment: Segment,
     ) -> bool {
+        self.described(rendition, info)
+            .is_some_and(|timeline| timeline.insert(segment))
+    }
+
+    /// Applies one partial segment of a segment being made; whether it was new.
+    pub fn apply_part(
+        &mut self,
+        rendition: RenditionName,
+        info: Option<RenditionInfo>,
+        at: PartAt,
+        part: Part,
+    ) -> bool {
+        self.described(rendition, info)
+            .is_some_and(|timeline| timeline.parts.apply(at, part))
+    }
+
+    /// The timeline of `rendition`, with what `info` says of it; none once the stream is gone.
+    fn described(
+        &mut self,
+        rendition: RenditionName,
+        info: Option<RenditionInfo>,
+    ) -> Option<&mut RenditionTimeline> {
         if self.is_gone() {
-            return false;
+            return None;
         }
         let timeline = self.renditions.entry(rendition).or_default();
         if info.is_some() {
             timeline.info = info;
         }
-        timeline.insert(segment)
+        Some(timeline)
+    }
+
+    /// Segment `seq` of `rendition` came whole, announced before in `part_count` parts.
+    pub fn segment_parts_done(&mut self, rendition: &RenditionName, seq: u64, part_count: u32) {
+        if let Some(timeline) = self.renditions.get_mut(rendition) {
+            timeline.parts.segment_done(seq, part_count);
+        }
     }
 
     /// Applies a lifecycle event; events arrive in order per stream, so the latest wins.

@@ -8,6 +8,8 @@ mod blocking;
 mod cold_start;
 #[path = "edge/helpers.rs"]
 mod helpers;
+#[path = "edge/low_latency.rs"]
+mod low_latency;
 #[path = "edge/media.rs"]
 mod media;
 #[path = "edge/objects.rs"]

@@ -245,6 +245,49 @@ impl World {
         seg: Seg,
         body: Option<Bytes>,
     ) {
+        self.segment_after_parts(id, rendition, seg, body, 0).await;
+    }
+
+    /// What the encoder does for part `index` (500 ms, the first one independent) of segment
+    /// `seq` while it is being made: the bytes, then `PartReady`.
+    pub async fn part(
+        &self,
+        id: &StreamId,
+        rendition: &Rendition,
+        seq: u64,
+        index: u32,
+        body: Bytes,
+    ) {
+        let name = rendition.name();
+        let key = blob_keys::media_part(id, &name, seq, index);
+        self.blob.put(&key, body.clone()).await.unwrap();
+        let ready = v1::PartReady {
+            event_id: livecast_core::EventId::generate().to_string(),
+            stream_id: id.to_string(),
+            rendition: Some(rendition.info()),
+            seq,
+            part: index,
+            duration_ms: 500,
+            independent: index == 0,
+            blob_key: key,
+            size_bytes: body.len() as u64,
+            program_date_time_ms: Seg::nth(seq).at_ms + i64::from(index) * 500,
+            part_target_ms: 500,
+            region: "test".into(),
+            ..Default::default()
+        };
+        self.publish(topics::PARTS, id, ready.encode_to_vec()).await;
+    }
+
+    /// A durable segment that was announced before in `part_count` parts.
+    pub async fn segment_after_parts(
+        &self,
+        id: &StreamId,
+        rendition: &Rendition,
+        seg: Seg,
+        body: Option<Bytes>,
+        part_count: u32,
+    ) {
         let name = rendition.name();
         if let Some(body) = body {
             let key = blob_keys::media_segment(id, &name, seg.seq);
@@ -264,6 +307,7 @@ impl World {
             size_bytes: record.size_bytes,
             region: "test".into(),
             ladder_size: 0,
+            part_count,
             ..Default::default()
         };
         self.publish(topics::SEGMENTS, id, ready.encode_to_vec())

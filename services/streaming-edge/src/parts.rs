@@ -1,0 +1,169 @@
+//! Partial segments (Low-Latency HLS) of one rendition's newest segments: what `PartReady`
+//! announced, kept while a player at the live edge may ask for them.
+
+use std::collections::BTreeMap;
+
+/// Parents whose parts are kept, counting back from the newest: parts are listed only for the
+/// last three target durations of a playlist, which three 2 s segments and the open one cover.
+const KEPT_PARENTS: u64 = 4;
+
+/// One partial segment as announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub duration_ms: u32,
+    /// Starts with a sync sample.
+    pub independent: bool,
+}
+
+/// The parts of one segment, contiguous from part 0, and what its first part said of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRun {
+    pub parts: Vec<Part>,
+    pub program_date_time_ms: i64,
+    pub discontinuity: bool,
+}
+
+/// The parts of a rendition's newest segments.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    runs: BTreeMap<u64, PartRun>,
+    target_ms: u32,
+}
+
+/// Where a part comes in a segment's run.
+#[derive(Debug, Clone, Copy)]
+pub struct PartAt {
+    pub seq: u64,
+    pub index: u32,
+    pub program_date_time_ms: i64,
+    pub discontinuity: bool,
+    pub target_ms: u32,
+}
+
+impl Parts {
+    /// Takes part `at.index` of segment `at.seq`; only the next part of a run counts (part 0
+    /// opens one), so a run never has a hole. Whether it was new.
+    pub fn apply(&mut self, at: PartAt, part: Part) -> bool {
+        if self
+            .runs
+            .last_key_value()
+            .is_some_and(|(&newest, _)| at.seq + KEPT_PARENTS <= newest)
+        {
+            return false;
+        }
+        if at.index == 0 && !self.runs.contains_key(&at.seq) {
+            self.runs.insert(
+                at.seq,
+                PartRun {
+                    parts: Vec::new(),
+                    program_date_time_ms: at.program_date_time_ms,
+                    discontinuity: at.discontinuity,
+                },
+            );
+        }
+        let Some(run) = self
+            .runs
+            .get_mut(&at.seq)
+            .filter(|run| run.parts.len() == at.index as usize)
+        else {
+            return false;
+        };
+        run.parts.push(part);
+        self.target_ms = self.target_ms.max(at.target_ms);
+        while self.runs.len() as u64 > KEPT_PARENTS {
+            self.runs.pop_first();
+        }
+        true
+    }
+
+    /// Segment `seq` is whole, announced in `part_count` parts: its run stays listed only if it
+    /// holds every one of them.
+    pub fn segment_done(&mut self, seq: u64, part_count: u32) {
+        if self
+            .runs
+            .get(&seq)
+            .is_some_and(|run| part_count == 0 || run.parts.len() != part_count as usize)
+        {
+            self.runs.remove(&seq);
+        }
+    }
+
+    /// The longest a part lasts (`PART-TARGET`), once any part was announced.
+    pub fn target_ms(&self) -> Option<u32> {
+        (self.target_ms > 0).then_some(self.target_ms)
+    }
+
+    /// The run of segment `seq`.
+    pub fn run(&self, seq: u64) -> Option<&PartRun> {
+        self.runs.get(&seq)
+    }
+
+    /// The segment being made after `newest_whole` (the newest whole one), if it has parts.
+    pub fn open_after(&self, newest_whole: Option<u64>) -> Option<(u64, &PartRun)> {
+        let (&seq, run) = self.runs.last_key_value()?;
+        (newest_whole.is_none_or(|whole| seq > whole) && !run.parts.is_empty())
+            .then_some((seq, run))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seq: u64, index: u32) -> PartAt {
+        PartAt {
+            seq,
+            index,
+            program_date_time_ms: 1_000 * seq as i64,
+            discontinuity: false,
+            target_ms: 500,
+        }
+    }
+
+    const HALF: Part = Part {
+        duration_ms: 500,
+        independent: false,
+    };
+
+    #[test]
+    fn runs_grow_only_by_their_next_part() {
+        let mut parts = Parts::default();
+        assert_eq!(parts.target_ms(), None);
+        assert!(parts.apply(at(5, 0), HALF));
+        assert!(!parts.apply(at(5, 2), HALF), "a hole");
+        assert!(parts.apply(at(5, 1), HALF));
+        assert!(!parts.apply(at(5, 1), HALF), "a repeat");
+        assert!(!parts.apply(at(6, 1), HALF), "a run starts at part 0");
+        assert_eq!(parts.run(5).unwrap().parts.len(), 2);
+        assert_eq!(parts.target_ms(), Some(500));
+        assert_eq!(parts.open_after(Some(4)).map(|(seq, _)| seq), Some(5));
+        assert_eq!(parts.open_after(Some(5)), None);
+    }
+
+    #[test]
+    fn a_whole_segment_keeps_its_run_only_when_every_part_was_seen() {
+        let mut parts = Parts::default();
+        for index in 0..4 {
+            parts.apply(at(1, index), HALF);
+        }
+        parts.apply(at(2, 0), HALF);
+        parts.segment_done(1, 4);
+        parts.segment_done(2, 4);
+        assert!(parts.run(1).is_some());
+        assert!(
+            parts.run(2).is_none(),
+            "three parts of segment 2 were missed"
+        );
+    }
+
+    #[test]
+    fn only_the_newest_parents_are_kept() {
+        let mut parts = Parts::default();
+        for seq in 0..10 {
+            parts.apply(at(seq, 0), HALF);
+        }
+        assert!(parts.run(5).is_none());
+        assert!(parts.run(6).is_some());
+        assert!(!parts.apply(at(2, 0), HALF), "too old to list");
+    }
+}

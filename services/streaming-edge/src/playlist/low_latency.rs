@@ -1,0 +1,117 @@
+//! The Low-Latency HLS parts of a live media playlist (RFC 8216bis): `EXT-X-PART-INF`, the
+//! parts of the newest segments and of the one being made, `EXT-X-PRELOAD-HINT` for the next
+//! part, `PART-HOLD-BACK`, and rendition reports that say which part each rendition is at.
+
+use std::fmt::Write as _;
+
+use livecast_core::RenditionName;
+
+use super::{seconds, write_segment_head};
+use crate::parts::PartRun;
+use crate::timeline::{RenditionTimeline, Segment};
+
+/// How far behind the newest part a player starts, in part targets (the RFC's minimum).
+const PART_HOLD_BACK_TARGETS: u32 = 3;
+
+/// `EXT-X-SERVER-CONTROL`, and `EXT-X-PART-INF` when the rendition has parts.
+pub(super) fn write_server_control(out: &mut String, part_target_ms: Option<u32>) {
+    match part_target_ms {
+        None => out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n"),
+        Some(target) => {
+            let _ = writeln!(
+                out,
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={}\n\
+                 #EXT-X-PART-INF:PART-TARGET={}",
+                seconds(target * PART_HOLD_BACK_TARGETS),
+                seconds(target)
+            );
+        }
+    }
+}
+
+/// The parts of `segment`, if it ends within three target durations of the playlist's end
+/// (older parts are no use to a player at the live edge) and all of them are known.
+pub(super) fn write_recent_parts(
+    out: &mut String,
+    timeline: &RenditionTimeline,
+    segment: &Segment,
+    playlist_end_ms: i64,
+    target_duration_secs: u64,
+) {
+    let segment_end_ms = segment.program_date_time_ms + i64::from(segment.duration_ms);
+    let recent = playlist_end_ms - segment_end_ms < 3 * 1_000 * target_duration_secs as i64;
+    if let Some(run) = timeline.parts().run(segment.seq).filter(|_| recent) {
+        write_parts(out, segment.seq, run);
+    }
+}
+
+/// After the newest whole segment `newest`: the parts of the segment being made, then the
+/// hint for the part that comes next.
+pub(super) fn write_open_segment(out: &mut String, timeline: &RenditionTimeline, newest: u64) {
+    let next = match timeline.parts().open_after(Some(newest)) {
+        Some((seq, run)) if seq == newest + 1 => {
+            write_segment_head(out, run.discontinuity, run.program_date_time_ms);
+            write_parts(out, seq, run);
+            (seq, run.parts.len() as u32)
+        }
+        _ => (newest + 1, 0),
+    };
+    let _ = writeln!(
+        out,
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}.{}.m4s\"",
+        next.0, next.1
+    );
+}
+
+/// The part a live playlist of `timeline` hints at next (`EXT-X-PRELOAD-HINT`), if it lists
+/// parts: the one after the newest part, in the segment being made or the one after it.
+pub fn preload_hint(timeline: &RenditionTimeline, live_window: usize) -> Option<(u64, u32)> {
+    timeline.parts().target_ms()?;
+    let newest = timeline.live_window(live_window).last()?.seq;
+    Some(match timeline.parts().open_after(Some(newest)) {
+        Some((seq, run)) if seq == newest + 1 => (seq, run.parts.len() as u32),
+        _ => (newest + 1, 0),
+    })
+}
+
+/// `EXT-X-RENDITION-REPORT` of another rendition: its newest segment and, with parts, its
+/// newest part.
+pub(super) fn write_rendition_report(
+    out: &mut String,
+    name: &RenditionName,
+    timeline: &RenditionTimeline,
+    live_window: usize,
+) {
+    let Some(newest) = timeline.live_window(live_window).last().map(|s| s.seq) else {
+        return;
+    };
+    let _ = write!(out, "#EXT-X-RENDITION-REPORT:URI=\"../{name}/index.m3u8\"");
+    match timeline.parts().open_after(Some(newest)) {
+        Some((seq, run)) if seq == newest + 1 => {
+            let _ = writeln!(out, ",LAST-MSN={seq},LAST-PART={}", run.parts.len() - 1);
+        }
+        _ => match timeline.parts().run(newest) {
+            Some(run) => {
+                let _ = writeln!(out, ",LAST-MSN={newest},LAST-PART={}", run.parts.len() - 1);
+            }
+            None => {
+                let _ = writeln!(out, ",LAST-MSN={newest}");
+            }
+        },
+    }
+}
+
+fn write_parts(out: &mut String, seq: u64, run: &PartRun) {
+    for (index, part) in run.parts.iter().enumerate() {
+        let _ = write!(
+            out,
+            "#EXT-X-PART:DURATION={},URI=\"{seq}.{index}.m4s\"",
+            seconds(part.duration_ms)
+        );
+        out.push_str(if part.independent {
+            ",INDEPENDENT=YES\n"
+        } else {
+            "\n"
+        });
+    }
+}
