@@ -18,6 +18,8 @@ record ingest -- bench/ingest-vs-nginx-rtmp.sh
 record viewers -- bench/viewers-vs-nginx.sh
 record latency -- bench/latency-vs-nginx-rtmp.sh
 record glass-to-glass -- bench/glass-to-glass.sh
+(ulimit -n 8192 && bench/record.sh ll-reload -- ./target/release/ll-reload-bench) ||
+  failed+=(ll-reload)
 bench/write-results.sh || failed+=(write-results)
 if [ ${#failed[@]} -gt 0 ]; then
   echo "make bench: FAILED: ${failed[*]} (their last good figures kept)"

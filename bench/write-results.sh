@@ -21,7 +21,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 results="$root/bench/results"
 # The benchmark sections, in the order they appear.
-sections=(catalogue notification transcode edge ingest latency viewers glass-to-glass)
+sections=(catalogue notification transcode edge ingest latency viewers glass-to-glass ll-reload)
 # Not benchmark sections: placed by hand below.
 special=(intro faults not-measured)
 
