@@ -7,7 +7,7 @@
 #   5. 200 simulated HLS viewers on a live stream for 20 s (bench/viewers-vs-nginx.sh).
 # Every part runs even when an earlier one failed; the exit status says whether all passed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 servers_dir="$(pwd)/.test-servers"
 scripts/test-servers.sh start "$servers_dir" || exit 1
@@ -17,6 +17,9 @@ source "$servers_dir/env"
 export LIVECAST_TEST_REQUIRE_ENGINES=1
 
 failed=()
+# The service binaries first: the multi-process scenarios run them (and would build them inside
+# their own time otherwise).
+cargo build --workspace --bins || failed+=("build")
 cargo nextest run --workspace --no-fail-fast --failure-output final "$@" || failed+=("workspace tests")
 scripts/fuzz-smoke.sh || failed+=("fuzz smoke")
 scripts/check-deploy.sh || failed+=("deployment checks")
