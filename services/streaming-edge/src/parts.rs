@@ -98,11 +98,9 @@ impl Parts {
         self.runs.get(&seq)
     }
 
-    /// The segment being made after `newest_whole` (the newest whole one), if it has parts.
-    pub fn open_after(&self, newest_whole: Option<u64>) -> Option<(u64, &PartRun)> {
-        let (&seq, run) = self.runs.last_key_value()?;
-        (newest_whole.is_none_or(|whole| seq > whole) && !run.parts.is_empty())
-            .then_some((seq, run))
+    /// The parts so far of segment `seq`, the one being made after the newest whole segment.
+    pub fn open(&self, seq: u64) -> Option<&PartRun> {
+        self.runs.get(&seq).filter(|run| !run.parts.is_empty())
     }
 }
 
@@ -136,8 +134,8 @@ mod tests {
         assert!(!parts.apply(at(6, 1), HALF), "a run starts at part 0");
         assert_eq!(parts.run(5).unwrap().parts.len(), 2);
         assert_eq!(parts.target_ms(), Some(500));
-        assert_eq!(parts.open_after(Some(4)).map(|(seq, _)| seq), Some(5));
-        assert_eq!(parts.open_after(Some(5)), None);
+        assert_eq!(parts.open(5).map(|run| run.parts.len()), Some(2));
+        assert_eq!(parts.open(6), None);
     }
 
     #[test]

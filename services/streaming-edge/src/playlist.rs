@@ -125,6 +125,7 @@ pub fn media(
     }
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
     let end_ms = last.program_date_time_ms + i64::from(last.duration_ms);
+    let media_end_ms = low_latency::media_end_ms(timeline, last);
     for segment in &segments {
         write_segment_head(
             &mut out,
@@ -136,7 +137,7 @@ pub fn media(
                 &mut out,
                 timeline,
                 segment,
-                end_ms,
+                media_end_ms,
                 target_duration_secs,
             );
         }

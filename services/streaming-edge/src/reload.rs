@@ -98,7 +98,9 @@ pub(crate) async fn part(
         if listed {
             break;
         }
-        if !hinted && waiting.is_none() {
+        // Checked on every wake-up: a part that stops being next (its segment came whole
+        // without it) will never come.
+        if !hinted {
             return Err(Error::not_found(format!(
                 "part {index} of segment {seq} of {id}/{rendition} is neither listed nor next"
             )));
@@ -203,9 +205,9 @@ impl Listed {
         Listed {
             last_msn,
             open: rendition
-                .and_then(|r| r.parts().open_after(newest.map(|s| s.seq)))
-                .filter(|(seq, _)| *seq == last_msn + 1)
-                .map(|(seq, run)| (seq, run.parts.len() as u32)),
+                .filter(|_| newest.is_some())
+                .and_then(|r| r.parts().open(last_msn + 1))
+                .map(|run| (last_msn + 1, run.parts.len() as u32)),
             complete,
             target_duration_secs: rendition.map_or(1, |r| r.target_duration_secs()),
         }

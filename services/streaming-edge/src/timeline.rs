@@ -7,6 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use livecast_core::{RenditionName, RenditionRecord, SegmentRecord, StreamStatus};
 
 use crate::parts::{Part, PartAt, Parts};
+
+/// A rendition whose newest segment is this many behind the stream's newest is no longer being
+/// made (the worker encodes at most a couple of chunks at once).
+const STILL_BEING_MADE: u64 = 2;
 use livecast_proto::v1;
 
 /// What a rendition is, as encoded (the master playlist is built from it).
@@ -250,19 +254,39 @@ impl StreamTimeline {
         )
     }
 
-    /// Whether the broadcast is over and plays as VOD: over, and every rendition has its last
-    /// segment. The worker may still be encoding the tail when ingest announces the end (a
-    /// broadcaster that flushes a backlog at once); until it is done the playlists stay live
-    /// rather than publish a cacheable VOD without its end.
+    /// Whether the broadcast is over and plays as VOD: over, and the renditions still being
+    /// made have their last two segments. The worker may still be encoding the tail when ingest
+    /// announces the end (a broadcaster that flushes a backlog at once); until it is done the
+    /// playlists stay live rather than publish a cacheable VOD without its end. A rendition that
+    /// stopped being made earlier (a broadcaster back at a lower resolution after a
+    /// discontinuity, or a slate without a picture) is not waited for.
     pub fn is_complete(&self) -> bool {
+        if self.status != Some(StreamStatus::StreamComplete) {
+            return false;
+        }
         let Some(last) = self.final_segments.checked_sub(1) else {
-            return self.status == Some(StreamStatus::StreamComplete);
+            return true;
         };
-        self.status == Some(StreamStatus::StreamComplete)
+        let newest = |r: &RenditionTimeline| r.newest().map(|s| s.seq);
+        let Some(newest_made) = self.renditions.values().filter_map(newest).max() else {
+            return true;
+        };
+        let last_discontinuity = self
+            .renditions
+            .values()
+            .filter_map(|r| r.discontinuities.last().copied())
+            .max()
+            .unwrap_or(0);
+        newest_made >= last
             && self
                 .renditions
                 .values()
-                .all(|rendition| rendition.segment(last).is_some())
+                .filter(|r| {
+                    newest(r).is_some_and(|seq| {
+                        seq >= last_discontinuity && seq + STILL_BEING_MADE >= newest_made
+                    })
+                })
+                .all(|r| (last.saturating_sub(1)..=last).all(|seq| r.segment(seq).is_some()))
     }
 
     /// Whether nothing at all is known (no status, no rendition).
@@ -319,8 +343,11 @@ impl StreamTimeline {
         at: PartAt,
         part: Part,
     ) -> bool {
-        self.described(rendition, info)
-            .is_some_and(|timeline| timeline.parts.apply(at, part))
+        // A part that comes after its segment was whole (late, or delivered again) is not
+        // listed: the whole segment's run is settled.
+        self.described(rendition, info).is_some_and(|timeline| {
+            timeline.segment(at.seq).is_none() && timeline.parts.apply(at, part)
+        })
     }
 
     /// The timeline of `rendition`, with what `info` says of it; none once the stream is gone.
@@ -389,122 +416,4 @@ impl StreamTimeline {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn timeline(seqs: &[u64]) -> RenditionTimeline {
-        let mut timeline = RenditionTimeline::default();
-        for &seq in seqs {
-            timeline.insert(segment(seq, seq % 4 == 3));
-        }
-        timeline
-    }
-
-    fn segment(seq: u64, discontinuity: bool) -> Segment {
-        Segment {
-            seq,
-            duration_ms: 2_000,
-            discontinuity,
-            program_date_time_ms: 1_700_000_000_000 + seq as i64 * 2_000,
-            size_bytes: 100_000,
-        }
-    }
-
-    fn seqs(segments: &[Segment]) -> Vec<u64> {
-        segments.iter().map(|s| s.seq).collect()
-    }
-
-    #[test]
-    fn the_live_window_slides_and_holds_back_before_a_recent_hole() {
-        assert_eq!(seqs(&timeline(&[0, 1, 2, 3, 4]).live_window(3)), [2, 3, 4]);
-        assert_eq!(seqs(&timeline(&[0, 1]).live_window(3)), [0, 1]);
-        // 5 is late: hold back at 4 until it comes.
-        assert_eq!(
-            seqs(&timeline(&[0, 1, 2, 3, 4, 6]).live_window(3)),
-            [2, 3, 4]
-        );
-        assert_eq!(
-            seqs(&timeline(&[0, 1, 2, 3, 4, 5, 6]).live_window(3)),
-            [4, 5, 6]
-        );
-        // 2 never came and three newer segments exist: it is skipped, never listed across.
-        assert_eq!(seqs(&timeline(&[0, 1, 3, 4, 5]).live_window(3)), [3, 4, 5]);
-        assert!(timeline(&[]).live_window(3).is_empty());
-    }
-
-    #[test]
-    fn redelivery_keeps_the_first_version_and_counts_discontinuities_once() {
-        let mut timeline = timeline(&[0, 1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(!timeline.insert(Segment {
-            duration_ms: 9_000,
-            ..segment(3, false)
-        }));
-        assert_eq!(timeline.segment(3).unwrap().duration_ms, 2_000);
-        assert_eq!(timeline.discontinuities_before(3), 0);
-        assert_eq!(timeline.discontinuities_before(4), 1);
-        assert_eq!(timeline.discontinuities_before(100), 2);
-        assert_eq!(timeline.target_duration_secs(), 2);
-        timeline.insert(Segment {
-            duration_ms: 2_001,
-            ..segment(9, false)
-        });
-        assert_eq!(timeline.target_duration_secs(), 3);
-        assert_eq!(timeline.bandwidth(), 400_000);
-    }
-
-    #[test]
-    fn a_completed_stream_plays_as_vod_only_once_every_rendition_has_its_last_segment() {
-        let mut stream = StreamTimeline::default();
-        let names = [
-            RenditionName::parse("360p").unwrap(),
-            RenditionName::parse("audio").unwrap(),
-        ];
-        for seq in 0..3 {
-            for name in &names {
-                stream.apply_segment(name.clone(), None, segment(seq, false));
-            }
-        }
-        // Ingest says the recording has 5 segments; the worker has published 3 of them.
-        stream.apply_status(StreamStatus::StreamComplete, 5);
-        assert!(!stream.is_complete());
-        stream.apply_segment(names[0].clone(), None, segment(4, false));
-        stream.apply_segment(names[0].clone(), None, segment(3, false));
-        assert!(!stream.is_complete(), "the audio rendition is still short");
-        for seq in [3, 4] {
-            stream.apply_segment(names[1].clone(), None, segment(seq, false));
-        }
-        assert!(stream.is_complete());
-    }
-
-    #[test]
-    fn the_catalogue_only_moves_a_stream_forward() {
-        let mut stream = StreamTimeline::default();
-        stream.apply_status(StreamStatus::StreamComplete, 0);
-        stream.merge_loaded(StreamStatus::StreamActive, &[], &[]);
-        assert!(stream.is_complete());
-        stream.merge_loaded(StreamStatus::Inactive, &[], &[]);
-        assert!(stream.is_gone());
-        let rendition = RenditionName::parse("360p").unwrap();
-        assert!(!stream.apply_segment(rendition, None, segment(0, false)));
-        assert!(stream.rendition_names().is_empty());
-    }
-
-    proptest! {
-        #[test]
-        fn a_live_window_is_contiguous_bounded_and_ends_at_most_at_the_newest(
-            present in proptest::collection::btree_set(0u64..40, 0..40),
-            window in 3usize..8,
-        ) {
-            let seqs: Vec<u64> = present.iter().copied().collect();
-            let listed = timeline(&seqs).live_window(window);
-            prop_assert!(listed.len() <= window);
-            prop_assert!(listed.windows(2).all(|pair| pair[1].seq == pair[0].seq + 1));
-            if let Some(last) = listed.last() {
-                prop_assert!(present.contains(&last.seq));
-            } else {
-                prop_assert!(present.is_empty());
-            }
-        }
-    }
-}
+mod tests;

@@ -29,17 +29,27 @@ pub(super) fn write_server_control(out: &mut String, part_target_ms: Option<u32>
     }
 }
 
-/// The parts of `segment`, if it ends within three target durations of the playlist's end
-/// (older parts are no use to a player at the live edge) and all of them are known.
+/// When the playlist's media ends: after the newest whole segment, the parts of the one being
+/// made.
+pub(super) fn media_end_ms(timeline: &RenditionTimeline, newest: &Segment) -> i64 {
+    let open_ms = timeline.parts().open(newest.seq + 1).map_or(0, |run| {
+        run.parts.iter().map(|p| i64::from(p.duration_ms)).sum()
+    });
+    newest.program_date_time_ms + i64::from(newest.duration_ms) + open_ms
+}
+
+/// The parts of `segment`, if it starts within three target durations of the playlist's end
+/// (older parts are no use to a player at the live edge and the RFC has them removed) and all
+/// of them are known.
 pub(super) fn write_recent_parts(
     out: &mut String,
     timeline: &RenditionTimeline,
     segment: &Segment,
-    playlist_end_ms: i64,
+    media_end_ms: i64,
     target_duration_secs: u64,
 ) {
-    let segment_end_ms = segment.program_date_time_ms + i64::from(segment.duration_ms);
-    let recent = playlist_end_ms - segment_end_ms < 3 * 1_000 * target_duration_secs as i64;
+    let recent =
+        media_end_ms - segment.program_date_time_ms < 3 * 1_000 * target_duration_secs as i64;
     if let Some(run) = timeline.parts().run(segment.seq).filter(|_| recent) {
         write_parts(out, segment.seq, run);
     }
@@ -48,13 +58,14 @@ pub(super) fn write_recent_parts(
 /// After the newest whole segment `newest`: the parts of the segment being made, then the
 /// hint for the part that comes next.
 pub(super) fn write_open_segment(out: &mut String, timeline: &RenditionTimeline, newest: u64) {
-    let next = match timeline.parts().open_after(Some(newest)) {
-        Some((seq, run)) if seq == newest + 1 => {
+    let open = newest + 1;
+    let next = match timeline.parts().open(open) {
+        Some(run) => {
             write_segment_head(out, run.discontinuity, run.program_date_time_ms);
-            write_parts(out, seq, run);
-            (seq, run.parts.len() as u32)
+            write_parts(out, open, run);
+            (open, run.parts.len() as u32)
         }
-        _ => (newest + 1, 0),
+        None => (open, 0),
     };
     let _ = writeln!(
         out,
@@ -68,10 +79,14 @@ pub(super) fn write_open_segment(out: &mut String, timeline: &RenditionTimeline,
 pub fn preload_hint(timeline: &RenditionTimeline, live_window: usize) -> Option<(u64, u32)> {
     timeline.parts().target_ms()?;
     let newest = timeline.live_window(live_window).last()?.seq;
-    Some(match timeline.parts().open_after(Some(newest)) {
-        Some((seq, run)) if seq == newest + 1 => (seq, run.parts.len() as u32),
-        _ => (newest + 1, 0),
-    })
+    let open = newest + 1;
+    Some((
+        open,
+        timeline
+            .parts()
+            .open(open)
+            .map_or(0, |run| run.parts.len() as u32),
+    ))
 }
 
 /// `EXT-X-RENDITION-REPORT` of another rendition: its newest segment and, with parts, its
@@ -86,11 +101,16 @@ pub(super) fn write_rendition_report(
         return;
     };
     let _ = write!(out, "#EXT-X-RENDITION-REPORT:URI=\"../{name}/index.m3u8\"");
-    match timeline.parts().open_after(Some(newest)) {
-        Some((seq, run)) if seq == newest + 1 => {
-            let _ = writeln!(out, ",LAST-MSN={seq},LAST-PART={}", run.parts.len() - 1);
+    match timeline.parts().open(newest + 1) {
+        Some(run) => {
+            let _ = writeln!(
+                out,
+                ",LAST-MSN={},LAST-PART={}",
+                newest + 1,
+                run.parts.len() - 1
+            );
         }
-        _ => match timeline.parts().run(newest) {
+        None => match timeline.parts().run(newest) {
             Some(run) => {
                 let _ = writeln!(out, ",LAST-MSN={newest},LAST-PART={}", run.parts.len() - 1);
             }
