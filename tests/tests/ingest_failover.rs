@@ -118,7 +118,8 @@ async fn a_broadcaster_moving_to_another_ingest_instance_after_a_crash_continues
     // The viewer waits for the playlist, then joins three segments behind live.
     let viewer = tokio::spawn(watch_live(
         format!("{}{live}", platform.http),
-        Duration::from_secs(90),
+        // Past the VOD deadline below, so a slow machine fails on what it asserts, not here.
+        Duration::from_secs(180),
     ));
 
     tokio::time::sleep_until(pushed_at + Duration::from_secs(FIRST_PUSH_SECONDS)).await;
@@ -153,8 +154,9 @@ async fn a_broadcaster_moving_to_another_ingest_instance_after_a_crash_continues
     let listed = listed_seconds(&segments);
     let pushed = FIRST_PUSH_SECONDS as f64 + f64::from(SECOND_PUSH_SECONDS);
     let lost = (pushed - listed).max(0.0);
-    // At most the chunk the dead instance was still cutting, and the frames in flight.
-    assert!(lost < 3.0, "{listed:.1} s listed of {pushed} s pushed");
+    // At most the chunk the dead instance was still cutting (up to 2 s), the frames in flight,
+    // and ffmpeg's start-up before its first frame (counted as pushed here).
+    assert!(lost < 4.0, "{listed:.1} s listed of {pushed} s pushed");
     play_to_end(&format!("{}{live}", platform.http))
         .await
         .unwrap_or_else(|e| panic!("the recording does not play: {e}"));

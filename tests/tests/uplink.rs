@@ -135,6 +135,11 @@ async fn a_throttled_then_cut_uplink_loses_nothing_of_the_broadcast() {
     assert!(viewing.ended, "the live viewer did not reach the end");
     let (skipped, repeated) = viewing.gaps_and_repeats();
     assert!(repeated.is_empty(), "the viewer played {repeated:?} twice");
+    // The shaping happened: 30 s at a fraction of the source's bitrate starves any player.
+    assert!(
+        !viewing.stalls.stalls().is_empty(),
+        "the live viewer never stalled: was the uplink shaped?"
+    );
     record_fault_result([
         "uplink throttled to 300 kbit/s for 30 s, then cut 10 s (connection kept)",
         "0 / 0",
