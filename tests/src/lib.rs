@@ -299,11 +299,12 @@ pub fn record_fault_result(cells: [&str; 4]) {
     println!("fault result: | {} |", cells.join(" | "));
 }
 
-/// The binary `bin` of workspace package `package`, built (debug, like the tests) if missing,
-/// for tests that run services as separate processes.
-pub fn service_binary(package: &str, bin: &str) -> std::path::PathBuf {
+/// The binary `bin` of the workspace, built (debug, like the tests) if missing, for tests that
+/// run services as separate processes. Built as `make test` builds every binary first (the
+/// whole workspace's features), so that build is found up to date here.
+pub fn service_binary(bin: &str) -> std::path::PathBuf {
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .status()
         .expect("cargo runs");
     assert!(status.success(), "cannot build {bin}");

@@ -39,7 +39,7 @@ fn engines() -> Option<Engines> {
 /// The first ingest instance: its own process on the shared blob store, bus and catalogue.
 fn spawn_ingest(engines: &Engines, bucket: &str, catalogue: &str) -> (Child, String) {
     let (rtmp, http) = (free_port(), free_port());
-    let mut child = Command::new(service_binary("livecast-ingest", "ingest"))
+    let mut child = Command::new(service_binary("ingest"))
         .env("LIVECAST_RTMP_ADDR", format!("127.0.0.1:{rtmp}"))
         .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{http}"))
         .env("LIVECAST_CATALOGUE_ENDPOINT", catalogue)

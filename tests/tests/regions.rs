@@ -19,7 +19,7 @@ use livecast_tests::{
 /// Region B's edge: its own blob directory, pulling from `peer` (region A's edge).
 fn spawn_region_b(blob_dir: &Path, brokers: &str, catalogue: &str, peer: &str) -> (Child, String) {
     let port = free_port();
-    let child = Command::new(service_binary("livecast-streaming-edge", "streaming-edge"))
+    let child = Command::new(service_binary("streaming-edge"))
         .env("LIVECAST_REGION", "b")
         .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("LIVECAST_CATALOGUE_ENDPOINT", catalogue)
