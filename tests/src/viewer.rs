@@ -66,7 +66,11 @@ impl Viewing {
     /// Checks that the viewer watched to the end without skipping or repeating a segment;
     /// returns its stalls as a cell of the fault table.
     pub fn assert_whole(&self) -> String {
-        assert!(self.ended, "the live viewer did not reach the end");
+        assert!(
+            self.ended,
+            "the live viewer did not reach the end; failed requests: {:?}",
+            self.failures
+        );
         assert_eq!(
             self.gaps_and_repeats(),
             (vec![], vec![]),

@@ -29,11 +29,15 @@ pub(crate) async fn media(
     query: Option<&str>,
 ) -> Result<Response, Error> {
     let directives = Directives::parse(query)?;
-    let mut changes = stream.changes();
-    let (mut playlist, mut listed) = media_playlist(state, stream, rendition)?;
     let Some(wanted) = directives.msn else {
+        // A plain reload, the common case: the memoized playlist, nothing else looked at.
+        let (playlist, ()) = media_playlist(state, stream, rendition, |_| ())?;
         return Ok(respond(headers, playlist));
     };
+    let listed_now = |timeline: &StreamTimeline| Listed::of(timeline, rendition, state.live_window);
+    // Subscribed before the first look, so no change between the two is missed.
+    let mut changes = stream.changes();
+    let (mut playlist, mut listed) = media_playlist(state, stream, rendition, listed_now)?;
     let mut waiting = None;
     while !listed.complete && !listed.has(wanted, directives.part) {
         if wanted > listed.newest_msn() + 2 {
@@ -51,7 +55,7 @@ pub(crate) async fn media(
                 )
             })
             .await?;
-        (playlist, listed) = media_playlist(state, stream, rendition)?;
+        (playlist, listed) = media_playlist(state, stream, rendition, listed_now)?;
     }
     if !listed.complete {
         // The answer for this segment hardly changes: a CDN may keep it while the segment is in
@@ -230,12 +234,14 @@ impl Listed {
     }
 }
 
-/// The media playlist of `rendition`, rendered once per change of the stream, and what it lists.
-fn media_playlist(
+/// The media playlist of `rendition`, rendered once per change of the stream, and what
+/// `inspect` reads of the same timeline.
+fn media_playlist<T>(
     state: &EdgeState,
     stream: &IndexedStream,
     rendition: &RenditionName,
-) -> Result<(Representation, Listed), Error> {
+    inspect: impl FnOnce(&StreamTimeline) -> T,
+) -> Result<(Representation, T), Error> {
     let id = stream.id();
     stream.playlist(
         Some(rendition),
@@ -262,7 +268,7 @@ fn media_playlist(
                 last_modified_ms: Some(playlist.newest_end_ms),
             })
         },
-        |timeline| Listed::of(timeline, rendition, state.live_window),
+        inspect,
     )
 }
 
