@@ -101,3 +101,19 @@ pub fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Serves `routes` (with the probes and `/metrics`) on a free port of 127.0.0.1 until
+/// `shutdown`, as the service binaries do; returns its base URL.
+pub async fn serve_on_loopback(
+    routes: axum::Router,
+    readiness: livecast_service::Readiness,
+    shutdown: livecast_service::Shutdown,
+) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let config = livecast_service::config::HttpConfig::default();
+        livecast_service::http::serve_service(listener, routes, readiness, &config, shutdown).await
+    });
+    Ok(base)
+}

@@ -9,7 +9,6 @@ use livecast_catalogue::catalogue::NewStream;
 use livecast_catalogue::{CatalogueService, PublicUrls};
 use livecast_core::RegionName;
 use livecast_metadata::MetadataConfig;
-use livecast_service::config::HttpConfig;
 use livecast_service::{Secret, Shutdown};
 use rand::Rng;
 
@@ -58,22 +57,13 @@ async fn main() -> anyhow::Result<()> {
         filling.elapsed().as_secs_f64()
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let shutdown = Shutdown::new();
-    let routes = service.http_routes();
-    let readiness = service.readiness();
-    let server_shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        livecast_service::http::serve_service(
-            listener,
-            routes,
-            readiness,
-            &HttpConfig::default(),
-            server_shutdown,
-        )
-        .await
-    });
+    let base = livecast_bench::serve_on_loopback(
+        service.http_routes(),
+        service.readiness(),
+        shutdown.clone(),
+    )
+    .await?;
 
     let client = reqwest::Client::new();
     let ids = Arc::new(ids);

@@ -17,7 +17,6 @@ use livecast_core::{
 };
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
-use livecast_service::config::HttpConfig;
 use livecast_streaming_edge::{EdgeService, EdgeSettings, PlaybackDirectory, PlaybackStream};
 use prost::Message;
 
@@ -181,20 +180,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let shutdown = Shutdown::new();
     service.spawn(shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (routes, readiness, serving) =
-        (service.http_routes(), service.readiness(), shutdown.clone());
-    tokio::spawn(async move {
-        livecast_service::http::serve_service(
-            listener,
-            routes,
-            readiness,
-            &HttpConfig::default(),
-            serving,
-        )
-        .await
-    });
+    let base = livecast_bench::serve_on_loopback(
+        service.http_routes(),
+        service.readiness(),
+        shutdown.clone(),
+    )
+    .await?;
 
     let encoder = Encoder {
         blob,

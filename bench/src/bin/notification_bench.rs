@@ -12,7 +12,6 @@ use livecast_core::{EventId, StreamId};
 use livecast_notification::{NotificationService, NotificationSettings};
 use livecast_proto::{topics, v1};
 use livecast_service::Shutdown;
-use livecast_service::config::HttpConfig;
 use prost::Message;
 
 const CLIENTS: usize = 1_000;
@@ -29,20 +28,13 @@ async fn main() -> anyhow::Result<()> {
     let service = NotificationService::new(bus.clone(), settings).await?;
     let shutdown = Shutdown::new();
     service.spawn(shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/v1/notifications/stream", listener.local_addr()?);
-    let (routes, readiness) = (service.http_routes(), service.readiness());
-    let server_shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        livecast_service::http::serve_service(
-            listener,
-            routes,
-            readiness,
-            &HttpConfig::default(),
-            server_shutdown,
-        )
-        .await
-    });
+    let base = livecast_bench::serve_on_loopback(
+        service.http_routes(),
+        service.readiness(),
+        shutdown.clone(),
+    )
+    .await?;
+    let url = format!("{base}/v1/notifications/stream");
     let rss_before = livecast_bench::rss_kib();
 
     let connected = Arc::new(AtomicUsize::new(0));
