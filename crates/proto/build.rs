@@ -3,6 +3,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "../../proto/livecast/v1/events.proto",
         "../../proto/livecast/v1/catalogue.proto",
+        "../../proto/livecast/v1/ingest.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

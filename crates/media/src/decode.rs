@@ -1,9 +1,11 @@
 //! Opening a source chunk: demuxer, stream choice and decoders.
 
-use std::path::Path;
+use std::{io::Read, path::Path};
 
 use ffmpeg_next::{
-    Packet, Rational, codec, decoder, format, media, threading,
+    Dictionary, Packet, Rational, codec, decoder, format,
+    format::context::StreamIo,
+    media, threading,
     util::error::{EACCES, EISDIR, ENOENT},
 };
 
@@ -51,11 +53,29 @@ impl Source {
             ffmpeg_next::Error::Other { errno } if [ENOENT, EACCES, EISDIR].contains(&errno) => {
                 MediaError::Io(std::io::Error::from_raw_os_error(errno))
             }
-            other => {
-                MediaError::undecodable(format!("not a media container FFmpeg can read ({other})"))
-            }
+            other => not_media(other),
         })?;
+        Self::with_input(input)
+    }
 
+    /// Opens a chunk whose bytes are still arriving: `reader` blocks until more come and
+    /// reports the end of the chunk as end of file. Probing stops as soon as every stream is
+    /// described instead of reading ahead (seconds, by default), so the first frames are
+    /// decoded as soon as they arrive.
+    pub fn open_live(reader: impl Read + Send + 'static) -> Result<Self, MediaError> {
+        let io = StreamIo::from_read(reader).map_err(ffmpeg("creating the chunk reader"))?;
+        let mut options = Dictionary::new();
+        // Bytes and microseconds of media looked at to describe the streams: enough for a
+        // keyframe and a few audio frames, far less than FFmpeg's 5 MB / 5 s.
+        options.set("probesize", "262144");
+        options.set("analyzeduration", "300000");
+        // The frame rate comes from the metadata or the codec, not from counting frames.
+        options.set("fpsprobesize", "0");
+        let input = format::input_from_stream(io, None, Some(options)).map_err(not_media)?;
+        Self::with_input(input)
+    }
+
+    fn with_input(input: format::context::Input) -> Result<Self, MediaError> {
         let video = match best_stream(&input, media::Type::Video) {
             Some(stream) => Some(open_video(&stream)?),
             None => None,
@@ -84,6 +104,10 @@ impl Source {
             Err(e) => Err(MediaError::undecodable(format!("demuxing stopped: {e}"))),
         }
     }
+}
+
+fn not_media(error: ffmpeg_next::Error) -> MediaError {
+    MediaError::undecodable(format!("not a media container FFmpeg can read ({error})"))
 }
 
 /// The stream FFmpeg ranks best for `kind`, ignoring cover art.

@@ -71,7 +71,8 @@ enum Mode {
 /// Audio of the chunk being transcoded.
 pub(crate) struct ChunkAudioState {
     mode: Option<Mode>,
-    packets: Vec<Packet>,
+    /// pts = dts, on the stream timeline, in the time base [`AudioTrack::chunk_track`] gives.
+    pub packets: Vec<Packet>,
     pub decode_errors: u32,
 }
 
@@ -125,6 +126,27 @@ impl AudioTrack {
                 }
                 self.receive_frames(chunk, input, clock)
             }
+        }
+    }
+
+    /// How the chunk's audio packets are muxed (parameters, time base), once its first packet
+    /// decided between copying and encoding.
+    pub fn chunk_track(
+        &self,
+        chunk: &ChunkAudioState,
+        input: &AudioInput,
+    ) -> Option<(codec::Parameters, Rational)> {
+        match chunk.mode? {
+            Mode::Copy => Some((
+                input.parameters.clone(),
+                Rational::new(1, input.decoder.rate() as i32),
+            )),
+            Mode::Encode => self.encoder.as_ref().map(|aac| {
+                (
+                    codec::Parameters::from(&aac.encoder),
+                    Rational::new(1, aac.rate as i32),
+                )
+            }),
         }
     }
 

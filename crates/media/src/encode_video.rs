@@ -27,6 +27,9 @@ pub(crate) struct VideoSettings {
     pub keyint: u32,
     /// The muxer wants SPS/PPS out of band (`avcC`) rather than in the stream.
     pub global_header: bool,
+    /// No lookahead: a frame's packet comes out right after the frame went in (less the
+    /// frame threads' delay).
+    pub low_delay: bool,
 }
 
 /// Encodes the frames of one chunk into one rendition.
@@ -86,10 +89,12 @@ impl RenditionEncoder {
         options.set("bufsize", &(2 * u64::from(rendition.bitrate)).to_string());
         options.set("threads", &settings.threads.to_string());
         let keyint = settings.keyint;
-        options.set(
-            "x264-params",
-            &format!("scenecut=0:open-gop=0:bframes=0:keyint={keyint}:min-keyint={keyint}"),
-        );
+        let mut params =
+            format!("scenecut=0:open-gop=0:bframes=0:keyint={keyint}:min-keyint={keyint}");
+        if settings.low_delay {
+            params.push_str(":rc-lookahead=0:sync-lookahead=0:mbtree=0");
+        }
+        options.set("x264-params", &params);
         let encoder = video
             .open_with(options)
             .map_err(ffmpeg("opening the H.264 encoder"))?;
@@ -97,7 +102,7 @@ impl RenditionEncoder {
         // libavcodec passes these to x264 in kb/s, rounding down.
         let kbps = rendition.bitrate / 1000;
         // x264 prints open_gop only with B-frames; without them every GOP is closed anyway.
-        let expected_options = vec![
+        let mut expected_options = vec![
             ("scenecut", "0".to_string()),
             ("bframes", "0".to_string()),
             ("keyint", keyint.to_string()),
@@ -105,6 +110,12 @@ impl RenditionEncoder {
             ("vbv_maxrate", kbps.to_string()),
             ("vbv_bufsize", (2 * kbps).to_string()),
         ];
+        if settings.low_delay {
+            expected_options.extend([
+                ("rc_lookahead", "0".to_string()),
+                ("mbtree", "0".to_string()),
+            ]);
+        }
         let scaler = RenditionScaler::new(rendition.width, rendition.height);
         Ok(Self {
             rendition,

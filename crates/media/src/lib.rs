@@ -23,15 +23,21 @@ mod encode_video;
 mod error;
 mod ladder;
 mod mux;
+mod parts;
 mod scale;
 mod slate;
 mod timeline;
 mod transcoder;
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
+};
 
 pub use error::MediaError;
 pub use ladder::{AUDIO_RENDITION, Ladder, Rung};
+pub use parts::EncodedPart;
 pub use transcoder::StreamTranscoder;
 
 /// Encoder settings shared by every chunk of a stream.
@@ -48,6 +54,12 @@ pub struct TranscodeOptions {
     /// Where chunks given as bytes are written to be opened by path; the system default if
     /// `None`.
     pub temp_dir: Option<PathBuf>,
+    /// The longest a partial segment may last (Low-Latency HLS `PART-TARGET`), in
+    /// milliseconds: segments are made of parts cut at most this long.
+    pub part_target_ms: u32,
+    /// x264 without lookahead, so each frame comes out of the encoder right after it went in
+    /// and a part is complete as soon as its last frame is encoded. Costs some quality per bit.
+    pub low_delay: bool,
 }
 
 impl Default for TranscodeOptions {
@@ -57,6 +69,8 @@ impl Default for TranscodeOptions {
             x264_threads: 0,
             max_chunk_ms: 10_000,
             temp_dir: None,
+            part_target_ms: 500,
+            low_delay: true,
         }
     }
 }
@@ -86,6 +100,28 @@ pub struct SourceChunkInput<'a> {
     pub duration_ms: u32,
 }
 
+/// A source chunk whose bytes are still arriving (a live feed from the ingest).
+pub struct LiveChunkInput {
+    /// The chunk's bytes from its first: blocks until more come, reports the chunk's end as
+    /// end of file and a broken feed as an error.
+    pub reader: Box<dyn Read + Send>,
+    /// Sequence number within the stream (for logs).
+    pub seq: u64,
+    /// Where the chunk starts on the stream timeline, as in [`SourceChunkInput::pts_ms`].
+    pub pts_ms: i64,
+    /// The chunk's duration as the ingest cut it, set before `reader` reports the end.
+    pub duration_ms: Arc<OnceLock<u32>>,
+}
+
+impl std::fmt::Debug for LiveChunkInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveChunkInput")
+            .field("seq", &self.seq)
+            .field("pts_ms", &self.pts_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One rendition of one chunk: a CMAF init segment and one media segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedRendition {
@@ -100,7 +136,7 @@ pub struct EncodedRendition {
     /// `ftyp` + `moov`; the same bytes for every chunk of a rendition while the source keeps
     /// its codecs.
     pub init_segment: bytes::Bytes,
-    /// `moof` + `mdat` for the chunk.
+    /// The chunk's fragments (`moof` + `mdat`, one per part), end to end.
     pub media_segment: bytes::Bytes,
     /// Where the segment starts on the stream timeline (its first video frame; for audio
     /// only, its first audio sample), in milliseconds.
@@ -115,6 +151,8 @@ pub struct EncodedRendition {
     pub frame_rate_milli: u32,
     /// Whether this is the source's media or a stand-in for it.
     pub content: Content,
+    /// How many parts (fragments) the segment is made of.
+    pub parts: u32,
 }
 
 /// What a rendition of a chunk shows.

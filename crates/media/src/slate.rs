@@ -73,7 +73,8 @@ impl StreamTranscoder {
             false => Vec::new(),
         };
         let audio = self.audio.silence(pts_ms, duration_ms)?;
-        let mut renditions = self.assemble(encoders, audio.as_ref())?;
+        let rate = self.still.as_ref().map(|still| still.rate);
+        let mut renditions = self.assemble(encoders, audio.as_ref(), pts_ms, rate)?;
         for rendition in &mut renditions {
             rendition.content = Content::Slate;
         }

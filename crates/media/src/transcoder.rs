@@ -1,18 +1,19 @@
 //! [`StreamTranscoder`]: one per live stream, one call per source chunk.
 
-use std::{io::Write, path::Path, sync::OnceLock};
+use std::{io::Write, sync::OnceLock};
 
 use ffmpeg_next::{Rational, frame, picture};
 use tracing::debug;
 
 use crate::{
-    AUDIO_RENDITION, ChunkMedia, Content, EncodedRendition, Ladder, MediaError, SourceChunkInput,
-    TranscodeOptions, codecs,
+    ChunkMedia, Content, EncodedPart, EncodedRendition, Ladder, LiveChunkInput, MediaError,
+    SourceChunkInput, TranscodeOptions,
     decode::{Demuxed, Source, VideoInput, plausible_rate},
     encode_audio::{AudioTrack, ChunkAudio},
     encode_video::{RenditionEncoder, VIDEO_TIME_BASE, VideoSettings},
     ladder::{self, VideoRendition},
-    mux::{self, Track},
+    mux,
+    parts::{AudioSoFar, PartCutter},
     slate::{self, Still},
     timeline::{ChunkClock, rescale},
 };
@@ -33,6 +34,14 @@ pub struct StreamTranscoder {
     pub(crate) audio: AudioTrack,
     /// The newest picture, for slate.
     pub(crate) still: Option<Still>,
+}
+
+/// Which chunk is being transcoded and where it lies on the stream timeline; a live chunk's
+/// duration is known only once its last byte came.
+struct ChunkSpan<'a> {
+    seq: u64,
+    pts_ms: i64,
+    duration_ms: Box<dyn Fn() -> u32 + 'a>,
 }
 
 /// The video side of the chunk being transcoded.
@@ -56,6 +65,11 @@ impl StreamTranscoder {
                 "max_chunk_ms must be 1 to 60 seconds".into(),
             ));
         }
+        if !(100..=options.max_chunk_ms).contains(&options.part_target_ms) {
+            return Err(MediaError::Config(
+                "part_target_ms must be from 100 ms to max_chunk_ms".into(),
+            ));
+        }
         init_ffmpeg()?;
         let global_header = mux::mp4_wants_global_header()?;
         let video_settings = VideoSettings {
@@ -63,6 +77,7 @@ impl StreamTranscoder {
             threads: options.x264_threads,
             keyint: options.max_chunk_ms * 60 / 1000,
             global_header,
+            low_delay: options.low_delay,
         };
         let audio = AudioTrack::new(ladder.audio_bitrate, global_header);
         Ok(Self {
@@ -84,8 +99,15 @@ impl StreamTranscoder {
         &mut self,
         input: &SourceChunkInput,
     ) -> Result<Vec<EncodedRendition>, MediaError> {
+        let span = ChunkSpan {
+            seq: input.seq,
+            pts_ms: input.pts_ms,
+            duration_ms: Box::new(move || input.duration_ms),
+        };
         match input.media {
-            ChunkMedia::File(path) => self.transcode_file(path, input),
+            ChunkMedia::File(path) => {
+                self.transcode_source(Source::open(path)?, span, &mut |_| Ok(()))
+            }
             ChunkMedia::Bytes(bytes) => {
                 let mut builder = tempfile::Builder::new();
                 builder.prefix("livecast-chunk-");
@@ -95,15 +117,37 @@ impl StreamTranscoder {
                 };
                 file.write_all(bytes)?;
                 file.flush()?;
-                self.transcode_file(file.path(), input)
+                self.transcode_source(Source::open(file.path())?, span, &mut |_| Ok(()))
             }
         }
     }
 
-    fn transcode_file(
+    /// Transcodes a chunk while its bytes arrive, handing each part of each rendition to
+    /// `on_part` as soon as the encoders have put it out; returns the whole segments (the parts
+    /// laid end to end) once the reader reports the chunk's end.
+    ///
+    /// Blocking, like [`StreamTranscoder::transcode`], and in stream order with it. An error
+    /// from `on_part` stops the chunk.
+    pub fn transcode_live(
         &mut self,
-        path: &Path,
-        input: &SourceChunkInput,
+        input: LiveChunkInput,
+        on_part: &mut dyn FnMut(EncodedPart) -> Result<(), MediaError>,
+    ) -> Result<Vec<EncodedRendition>, MediaError> {
+        let source = Source::open_live(input.reader)?;
+        let duration = input.duration_ms;
+        let span = ChunkSpan {
+            seq: input.seq,
+            pts_ms: input.pts_ms,
+            duration_ms: Box::new(move || duration.get().copied().unwrap_or(0)),
+        };
+        self.transcode_source(source, span, on_part)
+    }
+
+    fn transcode_source(
+        &mut self,
+        mut source: Source,
+        input: ChunkSpan<'_>,
+        on_part: &mut dyn FnMut(EncodedPart) -> Result<(), MediaError>,
     ) -> Result<Vec<EncodedRendition>, MediaError> {
         if input.pts_ms < 0 {
             return Err(MediaError::Config(format!(
@@ -111,11 +155,15 @@ impl StreamTranscoder {
                 input.seq, input.pts_ms
             )));
         }
-        let mut source = Source::open(path)?;
         let clock = chunk_clock(&source, input.pts_ms);
         let mut video = ChunkVideo::default();
         let mut audio_chunk = self.audio.begin_chunk();
         let mut corrupt_packets = 0u32;
+        let mut cutter = PartCutter::new(
+            clock.start(VIDEO_TIME_BASE),
+            self.options.part_target_ms,
+            (source.video.is_some(), source.audio.is_some()),
+        );
 
         loop {
             let packet = match source.read()? {
@@ -137,14 +185,26 @@ impl StreamTranscoder {
             } else if let Some(audio_input) = source.audio.as_mut().filter(|a| a.index == index) {
                 self.audio
                     .push(&mut audio_chunk, audio_input, packet, &clock)?;
+            } else {
+                continue;
             }
+            let track = match (&source.audio, cutter.wants_audio_track()) {
+                (Some(audio_input), true) => self.audio.chunk_track(&audio_chunk, audio_input),
+                _ => None,
+            };
+            let so_far = AudioSoFar {
+                packets: &audio_chunk.packets,
+                track,
+            };
+            cutter.cut(&mut video.encoders, &so_far, video.rate, false, on_part)?;
         }
         if let Some(video_input) = source.video.as_mut()
             && video_input.decoder.send_eof().is_ok()
         {
             self.receive_video(video_input, &mut video, &clock)?;
         }
-        hold_to_chunk_end(&mut video, input)?;
+        let span_end = (input.duration_ms)();
+        hold_to_chunk_end(&mut video, input.seq, input.pts_ms, span_end)?;
         for encoder in &mut video.encoders {
             encoder.finish()?;
         }
@@ -168,8 +228,10 @@ impl StreamTranscoder {
         // stream has shown one, a video stream without packets (a TS whose camera is off) is
         // an audio-only chunk, and one whose packets give no picture is broken.
         let mut picture_held = false;
+        let mut rate = video.rate;
         if video.frames == 0 && self.still.is_some() {
-            video.encoders = self.still_video(input.pts_ms, input.duration_ms)?;
+            video.encoders = self.still_video(input.pts_ms, span_end)?;
+            rate = self.still.as_ref().map(|still| still.rate);
             picture_held = true;
         } else if video.packets > 0 && video.frames == 0 {
             return Err(MediaError::undecodable(format!(
@@ -183,7 +245,13 @@ impl StreamTranscoder {
             debug!(seq = input.seq, %damage, "chunk had damaged packets");
         }
 
-        let mut renditions = self.assemble(video.encoders, audio.as_ref())?;
+        let audio_packets = audio.as_ref().map_or(&[][..], |a| &a.packets[..]);
+        let so_far = AudioSoFar {
+            packets: audio_packets,
+            track: audio.as_ref().map(|a| (a.parameters.clone(), a.time_base)),
+        };
+        cutter.cut(&mut video.encoders, &so_far, rate, true, on_part)?;
+        let mut renditions = cutter.into_renditions(&video.encoders, audio_packets)?;
         for rendition in renditions
             .iter_mut()
             .filter(|r| picture_held && !r.audio_only)
@@ -193,7 +261,7 @@ impl StreamTranscoder {
         debug!(
             seq = input.seq,
             pts_ms = input.pts_ms,
-            nominal_ms = input.duration_ms,
+            nominal_ms = span_end,
             frames = video.frames,
             renditions = renditions.len(),
             audio_copied = audio.as_ref().map(|a| a.copied),
@@ -268,115 +336,50 @@ impl StreamTranscoder {
         Ok((encoders, rate))
     }
 
-    /// Muxes every rendition of the chunk.
+    /// Every rendition of a stand-in made whole at once (slate, a held picture): cut into
+    /// parts like any chunk, so its segments have the same shape.
     pub(crate) fn assemble(
         &self,
-        encoders: Vec<RenditionEncoder>,
+        mut encoders: Vec<RenditionEncoder>,
         audio: Option<&ChunkAudio>,
+        pts_ms: i64,
+        rate: Option<Rational>,
     ) -> Result<Vec<EncodedRendition>, MediaError> {
-        let audio_track = || {
-            audio.map(|a| Track {
-                parameters: a.parameters.clone(),
-                time_base: a.time_base,
-                packets: &a.packets,
-            })
+        let origin = rescale(pts_ms, MILLIS, VIDEO_TIME_BASE);
+        let shape = (!encoders.is_empty(), audio.is_some());
+        let mut cutter = PartCutter::new(origin, self.options.part_target_ms, shape);
+        let packets = audio.map_or(&[][..], |a| &a.packets[..]);
+        let so_far = AudioSoFar {
+            packets,
+            track: audio.map(|a| (a.parameters.clone(), a.time_base)),
         };
-        let mut out = Vec::with_capacity(encoders.len() + 1);
-        for encoder in encoders.iter().filter(|e| !e.packets.is_empty()) {
-            let mut tracks = vec![Track {
-                parameters: encoder.parameters(),
-                time_base: VIDEO_TIME_BASE,
-                packets: &encoder.packets,
-            }];
-            tracks.extend(audio_track());
-            let rendition = &encoder.rendition;
-            let rate = encoder.frame_rate();
-            let frame_rate_milli = (f64::from(rate) * 1000.0).round() as u32;
-            out.push(package(
-                &rendition.name,
-                (rendition.width, rendition.height),
-                &tracks,
-                frame_rate_milli,
-            )?);
-        }
-        if let Some(track) = audio_track() {
-            out.push(package(AUDIO_RENDITION, (0, 0), &[track], 0)?);
-        }
-        Ok(out)
+        cutter.cut(&mut encoders, &so_far, rate, true, &mut |_| Ok(()))?;
+        cutter.into_renditions(&encoders, packets)
     }
 }
 
 /// A picture that stops inside the chunk while the chunk goes on (the camera stalled, the
 /// sound did not) is held to the chunk's end, so every rendition covers the chunk's whole time
 /// range and video and audio segments stay the same length.
-fn hold_to_chunk_end(video: &mut ChunkVideo, input: &SourceChunkInput) -> Result<(), MediaError> {
+fn hold_to_chunk_end(
+    video: &mut ChunkVideo,
+    seq: u64,
+    pts_ms: i64,
+    duration_ms: u32,
+) -> Result<(), MediaError> {
     let (Some(picture), Some(rate)) = (video.last.take(), video.rate) else {
         return Ok(());
     };
     let mut still = Still { picture, rate };
-    let end = (input.pts_ms + i64::from(input.duration_ms))
-        * (VIDEO_TIME_BASE.denominator() as i64 / 1000);
+    let end = (pts_ms + i64::from(duration_ms)) * (VIDEO_TIME_BASE.denominator() as i64 / 1000);
     let start = still.next_pts();
     let two_frames = 2 * (start - still.picture.pts().unwrap_or(start));
     if end - start >= two_frames.max(1) {
         let held = slate::hold(&mut video.encoders, &mut still, start, end)?;
-        debug!(
-            seq = input.seq,
-            held, "picture held to the end of the chunk"
-        );
+        debug!(seq, held, "picture held to the end of the chunk");
     }
     video.last = Some(still.picture);
     Ok(())
-}
-
-/// Muxes the tracks of one rendition and describes the result.
-fn package(
-    name: &str,
-    (width, height): (u32, u32),
-    tracks: &[Track],
-    frame_rate_milli: u32,
-) -> Result<EncodedRendition, MediaError> {
-    let fragmented = mux::fragment(tracks)?;
-    let codecs = codecs::from_init_segment(&fragmented.init)
-        .ok_or_else(|| MediaError::Ffmpeg(format!("{name}: no CODECS in the init segment")))?;
-    let main = &tracks[0];
-    let (start, end) = span(main);
-    let start_ms = rescale(start, main.time_base, MILLIS);
-    let duration_ms =
-        u32::try_from(rescale(end - start, main.time_base, MILLIS).max(0)).unwrap_or(u32::MAX);
-    let bits = fragmented.media.len() as u64 * 8;
-    let bandwidth = u32::try_from(bits * 1000 / u64::from(duration_ms.max(1))).unwrap_or(u32::MAX);
-    Ok(EncodedRendition {
-        name: name.to_string(),
-        width,
-        height,
-        audio_only: width == 0,
-        init_segment: fragmented.init,
-        media_segment: fragmented.media,
-        start_ms,
-        duration_ms,
-        codecs,
-        bandwidth,
-        frame_rate_milli,
-        content: Content::Source,
-    })
-}
-
-/// First presentation time and end of the last packet, in the track's time base.
-fn span(track: &Track) -> (i64, i64) {
-    let start = track
-        .packets
-        .iter()
-        .filter_map(|p| p.pts())
-        .min()
-        .unwrap_or(0);
-    let end = track
-        .packets
-        .iter()
-        .filter_map(|p| p.pts().map(|pts| pts + p.duration().max(0)))
-        .max()
-        .unwrap_or(start);
-    (start, end)
 }
 
 /// The chunk's origin is its earliest timestamp over the streams we use: what the ingest calls

@@ -82,7 +82,14 @@ impl CatalogueService {
         events::spawn(self.catalogue.clone(), self.bus.clone(), shutdown);
     }
 
-    /// Serves the gRPC API on `listener` until `shutdown`.
+    /// The catalogue's gRPC service, for a server that may carry others too.
+    pub fn grpc_service(
+        &self,
+    ) -> livecast_proto::v1::catalogue_server::CatalogueServer<grpc::GrpcCatalogue> {
+        grpc::service(self.catalogue.clone())
+    }
+
+    /// Serves the catalogue's gRPC API on `listener` until `shutdown`.
     pub async fn serve_grpc(
         &self,
         listener: TcpListener,
@@ -90,7 +97,7 @@ impl CatalogueService {
     ) -> anyhow::Result<()> {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tonic::transport::Server::builder()
-            .add_service(grpc::service(self.catalogue.clone()))
+            .add_service(self.grpc_service())
             .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
             .await
             .context("gRPC server failed")

@@ -58,6 +58,12 @@ pub struct WorkerSettings {
     /// The backup region's blob store: every segment is copied there after it is announced,
     /// so viewers of that region keep playing if this region goes down. None: no copy.
     pub backup_blob: Option<livecast_blob::BlobConfig>,
+    /// Low-Latency HLS: follow each chunk while ingest cuts it and announce partial segments
+    /// as the encoders make them (x264 then runs without lookahead). False: whole segments
+    /// from durable chunks only.
+    pub low_latency: bool,
+    /// The longest a partial segment lasts (`PART-TARGET`), in milliseconds.
+    pub part_target_ms: u32,
 }
 
 /// One rung of the ladder.
@@ -91,6 +97,8 @@ impl Default for WorkerSettings {
             topic_partitions: 8,
             group: crate::GROUP.into(),
             backup_blob: None,
+            low_latency: true,
+            part_target_ms: TranscodeOptions::default().part_target_ms,
         }
     }
 }
@@ -112,6 +120,8 @@ impl WorkerSettings {
     pub fn transcode_options(&self) -> TranscodeOptions {
         TranscodeOptions {
             preset: self.preset.clone(),
+            low_delay: self.low_latency,
+            part_target_ms: self.part_target_ms,
             ..TranscodeOptions::default()
         }
     }

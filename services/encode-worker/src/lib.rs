@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod live;
 mod metrics;
+mod output;
 pub mod worker;
 
 use std::sync::Arc;
@@ -46,7 +48,7 @@ impl WorkerService {
     ) -> anyhow::Result<Self> {
         livecast_bus::ensure_topics(
             &bus,
-            &[topics::CHUNKS, topics::SEGMENTS],
+            &[topics::CHUNKS, topics::SEGMENTS, topics::PARTS],
             settings.topic_partitions,
         )
         .await;

@@ -62,3 +62,30 @@ pub fn segment(content: livecast_media::Content) {
 pub fn replicated(outcome: &str) {
     REPLICATED.with_label_values(&[outcome]).inc();
 }
+
+static PARTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_parts_total",
+        "Partial segments (Low-Latency HLS) written and announced.",
+        &[],
+    )
+});
+
+static FOLLOWED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_followed_chunks_total",
+        "Chunks followed while ingest cut them, by outcome: announced (parts and segments made \
+         from the feed) or fell_back (the durable chunk was transcoded instead).",
+        &["outcome"],
+    )
+});
+
+/// Counts an announced part.
+pub fn part() {
+    PARTS.with_label_values::<&str>(&[]).inc();
+}
+
+/// Counts a chunk followed live, by how it ended.
+pub fn followed(outcome: &str) {
+    FOLLOWED.with_label_values(&[outcome]).inc();
+}

@@ -3,20 +3,24 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use livecast_blob::BlobStore;
 use livecast_bus::EventBus;
-use livecast_core::{Error, ErrorKind, EventId, RegionName, RenditionName, StreamId, blob_keys};
+use livecast_core::{Error, ErrorKind, RegionName, StreamId};
 use livecast_media::{
-    ChunkMedia, Content, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
+    ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
     TranscodeOptions,
 };
-use livecast_proto::{topics, v1};
-use prost::Message;
+use livecast_proto::v1;
 
+use crate::live::{FollowRequest, LiveChunks};
 use crate::metrics;
+use crate::output::{Output, SegmentOf};
+
+/// How long the durable chunk's event waits for the same chunk followed live to be announced
+/// (normally done already: the feed said it was durable before the event went out).
+const FOLLOW_PATIENCE: Duration = Duration::from_secs(15);
 
 /// What became of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +38,13 @@ pub enum ChunkOutcome {
 
 /// Transcodes chunks; shared by every consumer task of the process.
 pub struct EncodeWorker {
-    blob: Arc<dyn BlobStore>,
-    bus: Arc<dyn EventBus>,
-    region: RegionName,
+    output: Arc<Output>,
     ladder: Ladder,
     options: TranscodeOptions,
-    /// The backup region's blob store, which gets a copy of every segment.
-    backup: Option<Arc<dyn BlobStore>>,
     /// One transcoder per live stream: audio encoders and timelines carry across chunks.
     transcoders: Mutex<HashMap<StreamId, Arc<Mutex<StreamTranscoder>>>>,
+    /// Chunks followed while ingest cuts them (when `options.low_delay`).
+    live: LiveChunks,
 }
 
 impl EncodeWorker {
@@ -57,20 +59,26 @@ impl EncodeWorker {
         ladder
             .validate()
             .map_err(|e| Error::invalid(format!("invalid ladder: {e}")))?;
-        Ok(EncodeWorker {
+        let output = Output {
             blob,
             bus,
             region,
+            backup: None,
+        };
+        Ok(EncodeWorker {
+            output: Arc::new(output),
             ladder,
             options,
-            backup: None,
             transcoders: Mutex::new(HashMap::new()),
+            live: LiveChunks::default(),
         })
     }
 
     /// Copies every segment to `backup` (another region's blob store) once it is announced.
     pub fn with_backup(mut self, backup: Arc<dyn BlobStore>) -> Self {
-        self.backup = Some(backup);
+        if let Some(output) = Arc::get_mut(&mut self.output) {
+            output.backup = Some(backup);
+        }
         self
     }
 
@@ -78,22 +86,82 @@ impl EncodeWorker {
     /// a chunk that can never decode is reported as [`ChunkOutcome::BadInput`].
     pub async fn handle(&self, chunk: &v1::SourceChunk) -> Result<ChunkOutcome, Error> {
         let stream = StreamId::parse(chunk.stream_id.clone())?;
+        if let Some(following) = self.live.take(&stream) {
+            // The end of the stream and slate take the place of a chunk that was not cut.
+            let media = !chunk.end_of_stream && !chunk.slate;
+            if media && following.is(chunk.epoch, chunk.seq) {
+                match following.finish(FOLLOW_PATIENCE).await {
+                    Ok(()) => {
+                        metrics::followed("announced");
+                        metrics::chunk("encoded");
+                        self.follow_next(&stream, chunk);
+                        return Ok(ChunkOutcome::Encoded);
+                    }
+                    Err(error) => {
+                        metrics::followed("fell_back");
+                        tracing::info!(stream_id = %stream, seq = chunk.seq, %error, "chunk not made from its feed; transcoding it from the store");
+                    }
+                }
+            } else {
+                following.cancel().await;
+            }
+        }
+        let outcome = self.handle_stored(&stream, chunk).await?;
+        if outcome != ChunkOutcome::EndOfStream {
+            self.follow_next(&stream, chunk);
+        }
+        Ok(outcome)
+    }
+
+    /// Follows the chunk after `chunk` while ingest cuts it, when ingest offers a feed.
+    fn follow_next(&self, stream: &StreamId, chunk: &v1::SourceChunk) {
+        if !self.options.low_delay || chunk.feed_url.is_empty() {
+            return;
+        }
+        let Some(transcoder) = self
+            .transcoders
+            .lock()
+            .expect("transcoders lock")
+            .get(stream)
+            .cloned()
+        else {
+            return;
+        };
+        let request = FollowRequest {
+            stream: stream.clone(),
+            epoch: chunk.epoch,
+            seq: chunk.seq + 1,
+            feed_url: chunk.feed_url.clone(),
+            transcoder,
+            output: self.output.clone(),
+        };
+        if let Err(error) = self.live.start(request) {
+            tracing::warn!(stream_id = %stream, %error, "cannot follow the next chunk");
+        }
+    }
+
+    /// Transcodes a chunk read from the blob store (or makes slate for it) and announces it.
+    async fn handle_stored(
+        &self,
+        stream: &StreamId,
+        chunk: &v1::SourceChunk,
+    ) -> Result<ChunkOutcome, Error> {
         if chunk.end_of_stream {
             self.transcoders
                 .lock()
                 .expect("transcoders lock")
-                .remove(&stream);
+                .remove(stream);
             metrics::chunk("end_of_stream");
             return Ok(ChunkOutcome::EndOfStream);
         }
-        let transcoder = self.transcoder(&stream, chunk.discontinuity)?;
+        let transcoder = self.transcoder(stream, chunk.discontinuity)?;
         let (pts_ms, duration_ms) = (chunk.pts_ms, chunk.duration_ms);
         let (renditions, outcome, reason) = if chunk.slate {
             let slate = off_reactor(transcoder, move |t| t.slate(pts_ms, duration_ms)).await?;
             let reason = "the broadcaster sent nothing".to_string();
             (slate, ChunkOutcome::Slated, reason)
         } else {
-            let media = self.blob.get(&chunk.blob_key).await?;
+            let media = self.output.blob.get(&chunk.blob_key).await?;
             let seq = chunk.seq;
             let started = Instant::now();
             let result = off_reactor(transcoder.clone(), move |t| {
@@ -128,9 +196,15 @@ impl EncodeWorker {
         renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
         let ladder_size = renditions.len() as u32;
         for rendition in &renditions {
-            self.store_and_announce(&stream, chunk, rendition, ladder_size, &reason)
-                .await?;
-            metrics::segment(rendition.content);
+            let segment = SegmentOf {
+                chunk,
+                rendition,
+                ladder_size,
+                reason: &reason,
+                // Parts are announced only for chunks followed while they were cut.
+                part_count: 0,
+            };
+            self.output.segment(stream, segment).await?;
         }
         Ok(outcome)
     }
@@ -154,89 +228,6 @@ impl EncodeWorker {
         transcoders.insert(stream.clone(), transcoder.clone());
         Ok(transcoder)
     }
-
-    async fn store_and_announce(
-        &self,
-        stream: &StreamId,
-        chunk: &v1::SourceChunk,
-        rendition: &EncodedRendition,
-        ladder_size: u32,
-        reason: &str,
-    ) -> Result<(), Error> {
-        let name = RenditionName::parse(rendition.name.clone())?;
-        let init_key = blob_keys::init_segment(stream, &name);
-        let segment_key = blob_keys::media_segment(stream, &name, chunk.seq);
-        self.blob
-            .put(&init_key, rendition.init_segment.clone())
-            .await?;
-        self.blob
-            .put(&segment_key, rendition.media_segment.clone())
-            .await?;
-        let ready = v1::SegmentReady {
-            event_id: EventId::generate().to_string(),
-            stream_id: stream.to_string(),
-            rendition: Some(v1::RenditionInfo {
-                name: rendition.name.clone(),
-                width: rendition.width,
-                height: rendition.height,
-                bandwidth: rendition.bandwidth,
-                average_bandwidth: rendition.bandwidth,
-                codecs: rendition.codecs.clone(),
-                frame_rate_milli: rendition.frame_rate_milli,
-                audio_only: rendition.audio_only,
-            }),
-            seq: chunk.seq,
-            duration_ms: rendition.duration_ms,
-            discontinuity: chunk.discontinuity,
-            blob_key: segment_key,
-            init_blob_key: init_key,
-            program_date_time_ms: chunk.wall_clock_ms,
-            size_bytes: rendition.media_segment.len() as u64,
-            region: self.region.to_string(),
-            ladder_size,
-            content: segment_content(rendition.content) as i32,
-            content_reason: match rendition.content {
-                Content::Source => String::new(),
-                Content::StillPicture => "the source's video stalled; its audio goes on".into(),
-                Content::Slate => reason.to_string(),
-            },
-            // Segments are made from whole source chunks, in one piece.
-            part_count: 0,
-        };
-        self.bus
-            .publish(
-                topics::SEGMENTS,
-                stream.as_str(),
-                Bytes::from(ready.encode_to_vec()),
-            )
-            .await?;
-        if let Some(backup) = &self.backup {
-            replicate(
-                backup.clone(),
-                [
-                    (ready.init_blob_key, rendition.init_segment.clone()),
-                    (ready.blob_key, rendition.media_segment.clone()),
-                ],
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Copies objects to the backup region in the background: viewers there must not wait for
-/// it, and a failure is counted and logged, not retried (the home region still has them).
-fn replicate(backup: Arc<dyn BlobStore>, objects: [(String, Bytes); 2]) {
-    tokio::spawn(async move {
-        for (key, body) in objects {
-            match backup.put(&key, body).await {
-                Ok(()) => metrics::replicated("ok"),
-                Err(error) => {
-                    metrics::replicated("failed");
-                    tracing::warn!(%key, %error, "segment not copied to the backup region");
-                }
-            }
-        }
-    });
 }
 
 /// Runs transcoder work on the blocking pool; media errors come back as they are, anything
@@ -262,12 +253,4 @@ async fn off_reactor(
 /// A media error the broadcaster caused: retrying the same bytes cannot help.
 fn is_bad_input(error: &Error) -> bool {
     error.kind == ErrorKind::InvalidArgument
-}
-
-fn segment_content(content: Content) -> v1::SegmentContent {
-    match content {
-        Content::Source => v1::SegmentContent::Source,
-        Content::StillPicture => v1::SegmentContent::StillPicture,
-        Content::Slate => v1::SegmentContent::Slate,
-    }
 }

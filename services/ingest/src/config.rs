@@ -17,6 +17,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// RTMP listen address.
     pub rtmp_addr: SocketAddr,
+    /// The chunk feed's (gRPC) listen address.
+    pub grpc_addr: SocketAddr,
     /// This region's name.
     pub region: String,
     /// The catalogue's gRPC endpoint, which checks stream keys.
@@ -37,6 +39,7 @@ impl Default for Config {
                 ..HttpConfig::on(SocketAddr::from(([127, 0, 0, 1], 8082)))
             },
             rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             region: "local".into(),
             catalogue_endpoint: "http://127.0.0.1:50051".into(),
             ingest: IngestSettings::default(),
@@ -64,6 +67,11 @@ pub struct IngestSettings {
     /// first is cut off at its next chunk; the stream goes on with a discontinuity). When
     /// false, the second publisher is refused.
     pub backup_inputs: bool,
+    /// Where encode workers reach this instance's chunk feed (gRPC `ChunkFeed`) to follow
+    /// chunks while they are cut, e.g. `http://10.0.0.7:50052` (in Kubernetes, the pod's
+    /// address). Empty: taken from the gRPC listener when it is bound to a specific address;
+    /// otherwise workers make no partial segments and wait for durable chunks.
+    pub feed_url: String,
 }
 
 impl Default for IngestSettings {
@@ -74,6 +82,7 @@ impl Default for IngestSettings {
             max_push_bytes: 32 << 20,
             topic_partitions: 8,
             backup_inputs: false,
+            feed_url: String::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod directory;
+pub mod feed;
 pub mod hls_push;
 mod metrics;
 pub mod publish;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 
 pub use config::{Config, IngestSettings};
 pub use directory::{AuthorizedStream, GrpcDirectory, StreamDirectory};
+pub use feed::ChunkFeedService;
 pub use sessions::Ingest;
 
 /// How long an HLS push may stay silent before its session ends.
@@ -67,6 +69,11 @@ impl IngestService {
         })
     }
 
+    /// The gRPC service through which workers follow the chunks being cut.
+    pub fn feed_service(&self) -> ChunkFeedService {
+        ChunkFeedService::new(self.ingest.feeds())
+    }
+
     /// The HLS push routes.
     pub fn http_routes(&self) -> Router {
         self.hls_push.router(self.settings.max_push_bytes)
@@ -94,13 +101,28 @@ impl IngestService {
     }
 }
 
+/// The listeners the standalone ingest serves on, bound by the caller (port 0 in tests).
+#[derive(Debug)]
+pub struct Listeners {
+    /// HLS push and probes.
+    pub http: TcpListener,
+    /// RTMP.
+    pub rtmp: TcpListener,
+    /// The chunk feed (gRPC) for encode workers.
+    pub grpc: TcpListener,
+}
+
 /// Runs the standalone ingest on already-bound listeners until `shutdown`.
 pub async fn run(
-    config: Config,
-    http: TcpListener,
-    rtmp: TcpListener,
+    mut config: Config,
+    listeners: Listeners,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let Listeners { http, rtmp, grpc } = listeners;
+    let grpc_addr = grpc.local_addr()?;
+    if config.ingest.feed_url.is_empty() && !grpc_addr.ip().is_unspecified() {
+        config.ingest.feed_url = format!("http://{grpc_addr}");
+    }
     let region = RegionName::parse(config.region.clone()).context("invalid region")?;
     let blob = livecast_blob::open(&config.blob)
         .await
@@ -110,7 +132,13 @@ pub async fn run(
         .context("cannot open the event bus")?;
     let directory = Arc::new(GrpcDirectory::new(&config.catalogue_endpoint)?);
     let service = IngestService::new(directory, blob, bus, region, config.ingest.clone()).await?;
-    let (http_result, rtmp_result) = tokio::join!(
+    let feed = tonic::transport::Server::builder()
+        .add_service(service.feed_service().into_server())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc),
+            shutdown.clone().cancelled_owned(),
+        );
+    let (http_result, rtmp_result, feed_result) = tokio::join!(
         livecast_service::http::serve_service(
             http,
             service.http_routes(),
@@ -119,6 +147,9 @@ pub async fn run(
             shutdown.clone(),
         ),
         service.serve_rtmp(rtmp, shutdown),
+        feed,
     );
-    http_result.and(rtmp_result)
+    http_result
+        .and(rtmp_result)
+        .and(feed_result.context("chunk feed (gRPC) server failed"))
 }

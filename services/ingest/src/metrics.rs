@@ -105,3 +105,16 @@ pub fn slate_chunk() {
 pub fn publish_replaced() {
     REPLACED.inc();
 }
+
+static FEED_FOLLOWS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_ingest_feed_follows_total",
+        "Requests to follow a chunk as it is cut (workers making partial segments), by outcome.",
+        &["outcome"],
+    )
+});
+
+/// A worker asked to follow a chunk being cut.
+pub fn feed_follow(outcome: &str) {
+    FEED_FOLLOWS.with_label_values(&[outcome]).inc();
+}

@@ -19,6 +19,15 @@ pub struct MediaChunk {
     pub duration_ms: u32,
 }
 
+/// The chunk being cut, so far: a prefix of the [`MediaChunk`] it becomes.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkSoFar<'a> {
+    /// Its bytes so far.
+    pub bytes: &'a [u8],
+    /// Presentation time of its first frame, as [`MediaChunk::pts_ms`].
+    pub pts_ms: i64,
+}
+
 /// How a broadcaster left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Departure {
@@ -41,6 +50,9 @@ pub trait PublishGate: Send + Sync + 'static {
 pub trait Publisher: Send {
     /// Makes `chunk` durable and announces it; chunks are numbered in call order.
     async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error>;
+    /// The next chunk as it grows, for those who follow it before it is cut (protocols that
+    /// receive media frame by frame call this after each one).
+    fn growing(&mut self, _so_far: ChunkSoFar<'_>) {}
     /// The broadcaster is gone. The stream stays live for the reconnect window, then
     /// completes; after a drop, slate fills the time until the broadcaster is back.
     async fn end(self: Box<Self>, departure: Departure);

@@ -19,8 +19,9 @@ mod away;
 
 use crate::config::IngestSettings;
 use crate::directory::{AuthorizedStream, StreamDirectory};
+use crate::feed::{ChunkFeeds, LiveChunk};
 use crate::metrics;
-use crate::publish::{Departure, MediaChunk, PublishGate, Publisher};
+use crate::publish::{ChunkSoFar, Departure, MediaChunk, PublishGate, Publisher};
 
 /// Where each live stream is: which epoch, which next sequence number, who publishes.
 #[derive(Debug)]
@@ -48,6 +49,8 @@ struct StoredProgress {
 /// What a publisher got from [`Inner::claim`].
 struct Claim {
     epoch: u32,
+    /// The sequence number of the publisher's first chunk.
+    next_seq: u64,
     /// The stream had an earlier epoch (here or on another instance).
     discontinuity: bool,
     /// This process did not know the stream: announce it live.
@@ -72,6 +75,10 @@ struct Inner {
     /// A second publisher on a live key takes over (a backup input) instead of being refused.
     takeover: bool,
     streams: Mutex<HashMap<StreamId, StreamState>>,
+    /// The chunks being cut, for workers that follow them as they arrive.
+    feeds: Arc<ChunkFeeds>,
+    /// Where workers reach [`Inner::feeds`] (`SourceChunk.feed_url`); empty: nowhere.
+    feed_url: String,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -101,8 +108,15 @@ impl Ingest {
                 slate_every: Duration::from_millis(u64::from(settings.chunk_target_ms.max(1))),
                 takeover: settings.backup_inputs,
                 streams: Mutex::new(HashMap::new()),
+                feeds: Arc::new(ChunkFeeds::default()),
+                feed_url: settings.feed_url.clone(),
             }),
         }
+    }
+
+    /// The chunks this instance is cutting, for the `ChunkFeed` gRPC service.
+    pub fn feeds(&self) -> Arc<ChunkFeeds> {
+        self.inner.feeds.clone()
     }
 }
 
@@ -121,6 +135,7 @@ impl PublishGate for Ingest {
         let stored = self.inner.stored_progress(&stream.id).await?;
         let Claim {
             epoch,
+            next_seq,
             discontinuity,
             announce,
         } = self.inner.claim(&stream, &stored)?;
@@ -136,12 +151,14 @@ impl PublishGate for Ingest {
         }
         metrics::publish_started();
         tracing::info!(stream_id = %stream.id, epoch, "broadcaster publishing");
+        let live = self.inner.feeds.open(&stream.id, epoch, next_seq);
         Ok(Box::new(StreamPublisher {
             inner: self.inner.clone(),
             stream,
             epoch,
             discontinuity,
             uplink: Uplink::new(),
+            live: Some(live),
         }))
     }
 }
@@ -204,6 +221,7 @@ impl Inner {
         }
         Ok(Claim {
             epoch,
+            next_seq,
             discontinuity: epoch > 0,
             announce,
         })
@@ -366,6 +384,8 @@ struct StreamPublisher {
     epoch: u32,
     discontinuity: bool,
     uplink: Uplink,
+    /// The chunk being cut, as followers see it.
+    live: Option<LiveChunk>,
 }
 
 /// What the broadcaster's uplink delivers: media time against wall time.
@@ -403,10 +423,15 @@ impl Publisher for StreamPublisher {
     async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error> {
         let end_ms = chunk.pts_ms + i64::from(chunk.duration_ms);
         let seq = self.inner.next_seq(&self.stream.id, self.epoch, end_ms)?;
+        let live = self.live.take().filter(|live| live.seq() == seq);
+        if let Some(live) = &live {
+            live.cut(&chunk.bytes, chunk.pts_ms, chunk.duration_ms);
+        }
         let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
         let size = chunk.bytes.len() as u64;
         let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
         self.inner.store(&key, chunk.bytes).await?;
+        let wall_clock_ms = live.as_ref().and_then(LiveChunk::wall_clock_ms);
         let event = v1::SourceChunk {
             event_id: EventId::generate().to_string(),
             stream_id: self.stream.id.to_string(),
@@ -417,20 +442,36 @@ impl Publisher for StreamPublisher {
             duration_ms: chunk.duration_ms,
             discontinuity: std::mem::take(&mut self.discontinuity),
             container: chunk.container.as_str().to_string(),
-            wall_clock_ms: now_millis() - i64::from(chunk.duration_ms),
+            wall_clock_ms: wall_clock_ms
+                .unwrap_or_else(|| now_millis() - i64::from(chunk.duration_ms)),
             size_bytes: size,
             end_of_stream: false,
             input_bitrate,
             realtime_ratio_milli,
             slate: false,
+            feed_url: self.inner.feed_url.clone(),
         };
+        if let Some(live) = live {
+            live.stored(event.clone());
+        }
+        // The next chunk's feed opens before this one is announced: a worker follows it as
+        // soon as it has this one.
+        self.live = Some(self.inner.feeds.open(&self.stream.id, self.epoch, seq + 1));
         self.inner.publish_chunk(event).await?;
         metrics::chunk_stored(size);
         metrics::uplink(&self.stream.id, input_bitrate, realtime_ratio_milli);
         Ok(())
     }
 
-    async fn end(self: Box<Self>, departure: Departure) {
+    fn growing(&mut self, so_far: ChunkSoFar) {
+        if let Some(live) = &self.live {
+            live.extend(so_far.bytes, so_far.pts_ms);
+        }
+    }
+
+    async fn end(mut self: Box<Self>, departure: Departure) {
+        // Followers of the chunk that will not be cut learn it now.
+        self.live = None;
         tracing::info!(stream_id = %self.stream.id, epoch = self.epoch, "broadcaster left");
         let slate = departure == Departure::Dropped;
         self.inner.release(self.stream.clone(), self.epoch, slate);

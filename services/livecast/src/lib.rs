@@ -19,7 +19,7 @@ pub use config::Config;
 pub struct Listeners {
     /// Every HTTP API.
     pub http: TcpListener,
-    /// The catalogue's gRPC API.
+    /// The gRPC APIs: the catalogue's and ingest's chunk feed.
     pub grpc: TcpListener,
     /// RTMP ingest.
     pub rtmp: TcpListener,
@@ -88,12 +88,18 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     catalogue.spawn_consumers(shutdown.clone());
 
     let directory = Arc::new(directory::InProcessDirectory(catalogue.catalogue.clone()));
+    let grpc_addr = listeners.grpc.local_addr()?;
+    let ingest_settings = livecast_ingest::IngestSettings {
+        // The worker follows chunks over the same gRPC listener the catalogue answers on.
+        feed_url: format!("http://{grpc_addr}"),
+        ..config.ingest.clone()
+    };
     let ingest = livecast_ingest::IngestService::new(
         directory,
         blob.clone(),
         bus.clone(),
         region.clone(),
-        config.ingest.clone(),
+        ingest_settings,
     )
     .await?;
 
@@ -152,8 +158,26 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &config.http,
             shutdown.clone(),
         ),
-        catalogue.serve_grpc(listeners.grpc, shutdown.clone()),
+        serve_grpc(&catalogue, &ingest, listeners.grpc, shutdown.clone()),
         ingest.serve_rtmp(listeners.rtmp, shutdown),
     );
     http_result.and(grpc_result).and(rtmp_result)
+}
+
+/// The catalogue's gRPC API and ingest's chunk feed on one listener.
+async fn serve_grpc(
+    catalogue: &livecast_catalogue::CatalogueService,
+    ingest: &livecast_ingest::IngestService,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    tonic::transport::Server::builder()
+        .add_service(catalogue.grpc_service())
+        .add_service(ingest.feed_service().into_server())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown.cancelled_owned(),
+        )
+        .await
+        .context("gRPC server failed")
 }

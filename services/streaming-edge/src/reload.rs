@@ -188,6 +188,8 @@ impl Directives {
 struct Listed {
     /// The newest whole segment.
     last_msn: u64,
+    /// How many parts that segment was listed in (0: made whole at once).
+    last_parts: u32,
     /// The segment being made and how many of its parts are listed.
     open: Option<(u64, u32)>,
     complete: bool,
@@ -208,6 +210,9 @@ impl Listed {
         let last_msn = newest.map_or(0, |s| s.seq);
         Listed {
             last_msn,
+            last_parts: rendition
+                .and_then(|r| r.parts().run(last_msn))
+                .map_or(0, |run| run.parts.len() as u32),
             open: rendition
                 .filter(|_| newest.is_some())
                 .and_then(|r| r.parts().open(last_msn + 1))
@@ -222,8 +227,19 @@ impl Listed {
         self.open.map_or(self.last_msn, |(seq, _)| seq)
     }
 
-    /// Whether segment `msn` (or its part `part`) or anything after it is listed.
+    /// Whether segment `msn` (or its part `part`) or anything after it is listed. A part past
+    /// the last of a segment made of parts is the next segment's first (RFC 8216bis 6.2.5.2):
+    /// a player that asked for the part after the newest one learns of the next segment's
+    /// first part in the same answer.
     fn has(&self, msn: u64, part: Option<u32>) -> bool {
+        let (msn, part) = match part {
+            Some(index)
+                if msn == self.last_msn && self.last_parts > 0 && index >= self.last_parts =>
+            {
+                (msn + 1, Some(0))
+            }
+            _ => (msn, part),
+        };
         if msn <= self.last_msn {
             return true;
         }
@@ -280,11 +296,22 @@ mod tests {
     fn a_part_is_reached_once_listed_or_once_its_segment_is_whole() {
         let listed = Listed {
             last_msn: 9,
+            last_parts: 4,
             open: Some((10, 2)),
             complete: false,
             target_duration_secs: 2,
         };
-        assert!(listed.has(9, None) && listed.has(9, Some(7)));
+        assert!(listed.has(9, None) && listed.has(9, Some(3)));
+        assert!(
+            listed.has(9, Some(4)),
+            "part 4 of 9 is part 0 of 10, listed"
+        );
+        let whole = Listed {
+            open: None,
+            ..listed
+        };
+        assert!(!whole.has(9, Some(4)), "part 0 of 10 is not listed yet");
+        assert!(whole.has(8, Some(9)), "an older segment is past");
         assert!(listed.has(10, Some(1)));
         assert!(!listed.has(10, Some(2)), "part 2 is the next one");
         assert!(!listed.has(10, None), "segment 10 is not whole yet");

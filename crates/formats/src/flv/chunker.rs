@@ -141,6 +141,14 @@ impl FlvChunker {
         }
     }
 
+    /// The chunk being cut, so far: its bytes (a prefix of the [`FlvChunk`] it becomes) and
+    /// the timestamp of its first media tag. `None` before the first decodable tag.
+    pub fn chunk_so_far(&self) -> Option<(&[u8], i64)> {
+        self.current
+            .as_ref()
+            .map(|open| (&open.bytes[..], open.start))
+    }
+
     /// Ends the stream: the chunk in progress, if any, with its duration estimated as the last
     /// tag's time plus one frame.
     pub fn flush(&mut self) -> Option<FlvChunk> {

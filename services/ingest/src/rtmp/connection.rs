@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::convert::{media_chunk, metadata_body, publish_refusal, without_query};
 use super::{RtmpConfig, metrics};
-use crate::publish::{Departure, PublishGate, Publisher};
+use crate::publish::{ChunkSoFar, Departure, PublishGate, Publisher};
 use livecast_formats::flv::{FlvChunk, FlvChunker, FlvError};
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -355,6 +355,9 @@ impl Connection {
                 .chunk(media_chunk(chunk))
                 .await
                 .map_err(Outcome::PublisherFailed)?;
+        }
+        if let Some((bytes, pts_ms)) = publishing.chunker.chunk_so_far() {
+            publishing.publisher.growing(ChunkSoFar { bytes, pts_ms });
         }
         Ok(())
     }

@@ -1,0 +1,181 @@
+//! What the worker makes, made durable and announced: segments on `livecast.segments` (and
+//! copied to the backup region), parts on `livecast.parts`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use livecast_blob::BlobStore;
+use livecast_bus::EventBus;
+use livecast_core::{Error, EventId, RegionName, RenditionName, StreamId, blob_keys};
+use livecast_media::{Content, EncodedPart, EncodedRendition};
+use livecast_proto::{topics, v1};
+use prost::Message;
+
+use crate::metrics;
+
+/// Where segments and parts go.
+pub(crate) struct Output {
+    pub blob: Arc<dyn BlobStore>,
+    pub bus: Arc<dyn EventBus>,
+    pub region: RegionName,
+    /// The backup region's blob store, which gets a copy of every segment.
+    pub backup: Option<Arc<dyn BlobStore>>,
+}
+
+/// The segment of one rendition of one chunk, and how it came to be.
+pub(crate) struct SegmentOf<'a> {
+    pub chunk: &'a v1::SourceChunk,
+    pub rendition: &'a EncodedRendition,
+    pub ladder_size: u32,
+    /// Why a stand-in stands in (for slate).
+    pub reason: &'a str,
+    /// How many of its parts were announced before (0: made whole at once).
+    pub part_count: u32,
+}
+
+impl Output {
+    /// Writes a rendition's init and media segment, then announces the segment.
+    pub async fn segment(&self, stream: &StreamId, segment: SegmentOf<'_>) -> Result<(), Error> {
+        let SegmentOf {
+            chunk, rendition, ..
+        } = segment;
+        let name = RenditionName::parse(rendition.name.clone())?;
+        let init_key = blob_keys::init_segment(stream, &name);
+        let segment_key = blob_keys::media_segment(stream, &name, chunk.seq);
+        self.blob
+            .put(&init_key, rendition.init_segment.clone())
+            .await?;
+        self.blob
+            .put(&segment_key, rendition.media_segment.clone())
+            .await?;
+        let ready = v1::SegmentReady {
+            event_id: EventId::generate().to_string(),
+            stream_id: stream.to_string(),
+            rendition: Some(v1::RenditionInfo {
+                name: rendition.name.clone(),
+                width: rendition.width,
+                height: rendition.height,
+                bandwidth: rendition.bandwidth,
+                average_bandwidth: rendition.bandwidth,
+                codecs: rendition.codecs.clone(),
+                frame_rate_milli: rendition.frame_rate_milli,
+                audio_only: rendition.audio_only,
+            }),
+            seq: chunk.seq,
+            duration_ms: rendition.duration_ms,
+            discontinuity: chunk.discontinuity,
+            blob_key: segment_key,
+            init_blob_key: init_key,
+            program_date_time_ms: chunk.wall_clock_ms,
+            size_bytes: rendition.media_segment.len() as u64,
+            region: self.region.to_string(),
+            ladder_size: segment.ladder_size,
+            content: segment_content(rendition.content) as i32,
+            content_reason: match rendition.content {
+                Content::Source => String::new(),
+                Content::StillPicture => "the source's video stalled; its audio goes on".into(),
+                Content::Slate => segment.reason.to_string(),
+            },
+            part_count: segment.part_count,
+        };
+        self.bus
+            .publish(
+                topics::SEGMENTS,
+                stream.as_str(),
+                Bytes::from(ready.encode_to_vec()),
+            )
+            .await?;
+        metrics::segment(rendition.content);
+        if let Some(backup) = &self.backup {
+            replicate(
+                backup.clone(),
+                [
+                    (ready.init_blob_key, rendition.init_segment.clone()),
+                    (ready.blob_key, rendition.media_segment.clone()),
+                ],
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes one part (and, before a rendition's first part of a chunk, its init segment),
+    /// then announces it. `chunk_start` is where the chunk starts on the stream timeline and
+    /// when its first frame arrived, both in milliseconds.
+    pub async fn part(
+        &self,
+        stream: &StreamId,
+        seq: u64,
+        part: &EncodedPart,
+        (pts_ms, wall_clock_ms): (i64, i64),
+    ) -> Result<(), Error> {
+        let name = RenditionName::parse(part.name.clone())?;
+        if part.index == 0 {
+            let init_key = blob_keys::init_segment(stream, &name);
+            self.blob.put(&init_key, part.init_segment.clone()).await?;
+        }
+        let key = blob_keys::media_part(stream, &name, seq, part.index);
+        self.blob.put(&key, part.media.clone()).await?;
+        let bits = part.media.len() as u64 * 8;
+        let bandwidth =
+            u32::try_from(bits * 1000 / u64::from(part.duration_ms.max(1))).unwrap_or(u32::MAX);
+        let ready = v1::PartReady {
+            event_id: EventId::generate().to_string(),
+            stream_id: stream.to_string(),
+            rendition: Some(v1::RenditionInfo {
+                name: part.name.clone(),
+                width: part.width,
+                height: part.height,
+                bandwidth,
+                average_bandwidth: bandwidth,
+                codecs: part.codecs.clone(),
+                frame_rate_milli: part.frame_rate_milli,
+                audio_only: part.audio_only,
+            }),
+            seq,
+            part: part.index,
+            duration_ms: part.duration_ms,
+            independent: part.independent,
+            blob_key: key,
+            size_bytes: part.media.len() as u64,
+            program_date_time_ms: wall_clock_ms + (part.start_ms - pts_ms),
+            // Only the first chunk of an epoch follows a discontinuity, and it is never
+            // followed live.
+            discontinuity: false,
+            part_target_ms: part.target_ms,
+            region: self.region.to_string(),
+        };
+        self.bus
+            .publish(
+                topics::PARTS,
+                stream.as_str(),
+                Bytes::from(ready.encode_to_vec()),
+            )
+            .await?;
+        metrics::part();
+        Ok(())
+    }
+}
+
+/// Copies objects to the backup region in the background: viewers there must not wait for
+/// it, and a failure is counted and logged, not retried (the home region still has them).
+fn replicate(backup: Arc<dyn BlobStore>, objects: [(String, Bytes); 2]) {
+    tokio::spawn(async move {
+        for (key, body) in objects {
+            match backup.put(&key, body).await {
+                Ok(()) => metrics::replicated("ok"),
+                Err(error) => {
+                    metrics::replicated("failed");
+                    tracing::warn!(%key, %error, "segment not copied to the backup region");
+                }
+            }
+        }
+    });
+}
+
+fn segment_content(content: Content) -> v1::SegmentContent {
+    match content {
+        Content::Source => v1::SegmentContent::Source,
+        Content::StillPicture => v1::SegmentContent::StillPicture,
+        Content::Slate => v1::SegmentContent::Slate,
+    }
+}
