@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Glass-to-glass latency as a viewer sees it in a browser: hls.js in headless Chromium playing
-# livecast's live HLS, then nginx-rtmp's HLS, on the same kind of push, on this machine, one after
-# the other (never both at once). Bounded: about 2.5 minutes once built and the source is cached
-# (the first time, about 40 s more to encode it); stops everything it starts; binds 127.0.0.1 only.
+# livecast's Low-Latency HLS (hls.js's low-latency mode), then livecast's HLS with hls.js's
+# defaults, then nginx-rtmp's HLS, on the same kind of push, on this machine, one after the other
+# (never two at once). Bounded: about 5 minutes once built and the source is cached (the first
+# time, about 60 s more to encode it); stops everything it starts; binds 127.0.0.1 only.
 #
 # The broadcaster: one 1280x720 30 fps H.264 (x264 veryfast, ~3 Mbit/s, GOP exactly 2 s, no
 # B-frames) + AAC source, encoded once and cached under /tmp, carries its own frame number N in
@@ -48,11 +49,17 @@
 # with 4 viewers, livecast's ~0.8 s transcode shows as 0.5 or 1 s; more viewers, finer steps.
 #
 # Run 1: the release all-in-one `livecast` (ingest, the whole ladder transcoded live with x264
-# veryfast, edge). Run 2: nginx with the rtmp module (`hls on; hls_fragment 2s;`, as
-# bench/latency-vs-nginx-rtmp.sh: remux only, one rendition), its HLS directory served by nginx.
+# veryfast, edge), played by hls.js with `lowLatencyMode: true`: it reads the parts, preload hints
+# and PART-HOLD-BACK of the playlists, so each viewer plays BENCH_GLASS_LL_SECONDS (60) s, twice,
+# and its stalls are counted (the issue's target: under 3 s median, no stall). Run 2: the same
+# livecast, a new push, hls.js with its defaults (the standard-HLS figure). Run 3: nginx with the
+# rtmp module (`hls on; hls_fragment 2s;`, as bench/latency-vs-nginx-rtmp.sh: remux only, one
+# rendition), its HLS directory served by nginx.
 #   BENCH_NO_BUILD=1          use ./target/release/livecast as built (no cargo build)
-#   BENCH_GLASS_VIEWS=4       viewers per run, one after the other
-#   BENCH_GLASS_SECONDS=10    each viewer's measurement window, from its first frame
+#   BENCH_GLASS_VIEWS=4       viewers per standard-HLS run, one after the other
+#   BENCH_GLASS_SECONDS=10    each such viewer's measurement window, from its first frame
+#   BENCH_GLASS_LL_VIEWS=2    viewers of the low-latency run
+#   BENCH_GLASS_LL_SECONDS=60 each low-latency viewer's window
 #   BENCH_GLASS_JOIN=12       seconds after the first frame when the first viewer may join
 #   BENCH_GLASS_ARTIFACTS=DIR keep each run's JSON (samples, send times) and screenshots there
 set -euo pipefail
@@ -60,6 +67,8 @@ cd "$(dirname "$0")/.."
 
 views=${BENCH_GLASS_VIEWS:-4}
 seconds=${BENCH_GLASS_SECONDS:-10}
+ll_views=${BENCH_GLASS_LL_VIEWS:-2}
+ll_seconds=${BENCH_GLASS_LL_SECONDS:-60}
 join=${BENCH_GLASS_JOIN:-12}
 started=$(date +%s)
 
@@ -74,9 +83,10 @@ if [ ! -f bench/glass/node_modules/.package-lock.json ] ||
 fi
 [ "${BENCH_NO_BUILD:-}" = 1 ] || nice -n 10 cargo build --release --bin livecast
 
-# The coded source, long enough for every viewer (browser start, first frame, window, wait for
-# its join point: about 6 s besides the window) and 20 s to spare.
-src_seconds=$(( ${join%.*} + views * (${seconds%.*} + 6) + 20 ))
+# The coded source, long enough for every viewer of the longer run (browser start, first frame,
+# window, wait for its join point: about 6 s besides the window) and 20 s to spare.
+standard_run=$(( views * (${seconds%.*} + 6) )); ll_run=$(( ll_views * (${ll_seconds%.*} + 6) ))
+src_seconds=$(( ${join%.*} + (standard_run > ll_run ? standard_run : ll_run) + 20 ))
 src=/tmp/livecast-bench-glass-720p30-${src_seconds}s.flv
 python3 bench/glass/harness.py source "$src" "$src_seconds"
 
@@ -96,30 +106,35 @@ trap cleanup EXIT
 
 # One run: push through the relay, the viewers join and measure, push stopped. In the background
 # so that the EXIT trap can stop it (it stops its ffmpeg and its browser on SIGTERM).
-measure() {  # RTMP_PORT APP/KEY PLAYLIST_URL NAME
+measure() {  # RTMP_PORT APP/KEY PLAYLIST_URL NAME [ll]
+  local mode=${5:-standard} n=$views s=$seconds
+  [ "$mode" = ll ] && { n=$ll_views; s=$ll_seconds; }
   mkdir -p "$work/shots-$4"
-  python3 bench/glass/harness.py run "$1" "$2" "$src" "$3" "$join" "$views" "$seconds" "$work/$4.json" "$work/shots-$4" &
+  python3 bench/glass/harness.py run "$1" "$2" "$src" "$3" "$join" "$n" "$s" "$work/$4.json" "$work/shots-$4" "$mode" &
   harness_pid=$!
   wait "$harness_pid" || true
   harness_pid=
 }
 
-# --- run 1: livecast all-in-one (ingest, encode worker, edge), embedded backends. ---
+# --- runs 1 and 2: livecast all-in-one (ingest, encode worker, edge), embedded backends. ---
 start_livecast "$work"
+create_stream "glass-to-glass bench, low latency"
+echo "livecast: pushing; $ll_views hls.js low-latency viewers from ${join} s on, ${ll_seconds} s each..." >&2
+measure "$rtmp_port" "live/$key" "$base/stream/$id/master.m3u8" livecast-ll ll
 create_stream "glass-to-glass bench"
 echo "livecast: pushing; $views viewers from ${join} s on, ${seconds} s each..." >&2
 measure "$rtmp_port" "live/$key" "$base/stream/$id/master.m3u8" livecast
 stop_livecast "$work"
 
-# --- run 2: nginx-rtmp HLS into a directory its http server serves. Its workers run unprivileged. ---
+# --- run 3: nginx-rtmp HLS into a directory its http server serves. Its workers run unprivileged. ---
 start_nginx_rtmp "$work" "$nginx_rtmp" "$nginx_http"
 echo "nginx-rtmp: pushing; $views viewers from ${join} s on, ${seconds} s each..." >&2
 measure "$nginx_rtmp" live/s1 "http://127.0.0.1:$nginx_http/s1.m3u8" nginx
 kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"
 
 echo
-echo "glass-to-glass: livecast (all-in-one, whole ladder) vs nginx-rtmp HLS, hls.js in headless chromium"
+echo "glass-to-glass: livecast (all-in-one, whole ladder; LL-HLS and HLS) vs nginx-rtmp HLS, hls.js in headless chromium"
 status=0
-python3 bench/glass/harness.py report "$work/livecast.json" "$work/nginx.json" || status=$?
+python3 bench/glass/harness.py report "$work/livecast-ll.json" "$work/livecast.json" "$work/nginx.json" || status=$?
 echo "(took $(( $(date +%s) - started )) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 exit "$status"

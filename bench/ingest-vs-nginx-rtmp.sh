@@ -129,7 +129,7 @@ LIVECAST_METADATA__PATH="$work/metadata.sqlite" RUST_LOG=warn \
   ./target/release/catalogue >"$work/catalogue.log" 2>&1 &
 catalogue_pid=$!
 LIVECAST_HTTP__ADDR="127.0.0.1:$ing_http" LIVECAST_RTMP_ADDR="127.0.0.1:$rtmp_port" \
-LIVECAST_CATALOGUE_ENDPOINT="http://127.0.0.1:$cat_grpc" LIVECAST_BLOB__KIND=local \
+LIVECAST_GRPC_ADDR="127.0.0.1:$(free_port)" LIVECAST_CATALOGUE_ENDPOINT="http://127.0.0.1:$cat_grpc" LIVECAST_BLOB__KIND=local \
 LIVECAST_BLOB__DIR="$work/blobs" LIVECAST_INGEST__CHUNK_TARGET_MS=2000 RUST_LOG=warn \
   ./target/release/ingest >"$work/ingest.log" 2>&1 &
 ingest_pid=$!

@@ -4,13 +4,15 @@
       encodes the broadcaster's source once: 1280x720 30 fps H.264 (GOP 2 s exactly, no B-frames)
       + AAC in FLV, with each frame's number burned into the picture as a row of blocks, then
       reads the code back from a few frames scaled to 240p to check that it decodes
-  harness.py run RTMP_PORT APP/KEY SOURCE PLAYLIST_URL JOIN_S VIEWS SECONDS OUT.json [SHOT_DIR]
+  harness.py run RTMP_PORT APP/KEY SOURCE PLAYLIST_URL JOIN_S VIEWS SECONDS OUT.json [SHOT_DIR [MODE]]
       pushes SOURCE (ffmpeg -re -c copy) through the RTMP relay (bench/rtmp_relay.py); from JOIN_S s
-      after its first frame, VIEWS viewers (viewer.mjs: hls.js in headless chromium) join one after
-      the other at evenly spread phases of the keyframe cycle, each measuring SECONDS of playback;
-      stops the push; writes when every frame was sent and what each viewer saw
-  harness.py report LIVECAST.json NGINX.json
-      turns both runs into latencies and prints the table (exit 1 if a run is unusable)
+      after its first frame, VIEWS viewers (viewer.mjs: hls.js in headless chromium, low-latency
+      mode on when MODE is `ll`) join one after the other at evenly spread phases of the keyframe
+      cycle, each measuring SECONDS of playback; stops the push; writes when every frame was sent
+      and what each viewer saw
+  harness.py report LIVECAST_LL.json LIVECAST.json NGINX.json
+      turns the three runs (livecast with hls.js in low-latency mode, livecast and nginx-rtmp
+      with hls.js's defaults) into latencies and prints the table (exit 1 if a run is unusable)
 
 The code (also decoded by index.html, which must agree): the top 64 rows of the picture are a
 row of 20 blocks of 64x64 pixels, white = 1, black = 0. Block 0 is always 1 and block 1 always 0
@@ -109,7 +111,7 @@ def stop(proc, grace=10):
     except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
 
-def run(rtmp_port, path, src, url, join_s, views, seconds, out, shots=""):
+def run(rtmp_port, path, src, url, join_s, views, seconds, out, shots="", mode="standard"):
     """One push, VIEWS viewers one after the other (a fresh browser each), from JOIN_S s after the
     first frame was sent. Viewer k joins at phase (k + 1/2) * 2/VIEWS s of the 2 s keyframe cycle
     (the midpoints of VIEWS equal slices of it), at the first such moment after the previous
@@ -133,7 +135,7 @@ def run(rtmp_port, path, src, url, join_s, views, seconds, out, shots=""):
             joins.append(at - base)
             viewer_out = f"{out}.view{k}.json"
             viewer = subprocess.Popen(["node", VIEWER, url, str(seconds), viewer_out, str(int(at * 1000)),
-                                       os.path.join(shots, f"view{k}.png") if shots else ""])
+                                       os.path.join(shots, f"view{k}.png") if shots else "", mode])
             try: viewer.wait(timeout=LAUNCH_S + seconds + 90)  # bounded: the page gives up by itself
             except subprocess.TimeoutExpired: stop(viewer)
             seen.append(json.load(open(viewer_out)) if os.path.exists(viewer_out)
@@ -224,38 +226,52 @@ def level_text(r):
     return ", ".join(f"{h}p {100 * c / total:.0f} %" for h, c in sorted(r["heights"].items(), reverse=True))
 
 
-def report(lc_file, ng_file):
-    lc, ng = analyse(json.load(open(lc_file))), analyse(json.load(open(ng_file)))
-    views = len(lc["per_view"])
+# The low-latency target of the issue: glass-to-glass below 3 s median with the ladder.
+LL_TARGET_MS = 3000
+
+
+def report(ll_file, lc_file, ng_file):
+    sides = [("livecast LL-HLS", analyse(json.load(open(ll_file)))),
+             ("livecast HLS", analyse(json.load(open(lc_file)))),
+             ("nginx-rtmp HLS", analyse(json.load(open(ng_file))))]
+    ll, lc, ng = (r for _, r in sides)
     # One statement per line: bench/record.sh keeps the lines that carry a figure, whole.
     print(f"glass-to-glass: a frame sent by the broadcaster (seen by the relay) -> that frame on the screen of "
-          f"hls.js in headless chromium (its number read back from the picture every 100 ms); per server {views} "
-          f"viewers, one after the other, joined at evenly spread points of the 2 s keyframe cycle and measured "
-          f"{lc['window_s'] / max(views, 1):.0f} s each from their first frame; figures over all their samples.")
+          f"hls.js in headless chromium (its number read back from the picture every 100 ms); per run its "
+          f"viewers one after the other, joined at evenly spread points of the 2 s keyframe cycle: livecast with "
+          f"hls.js in low-latency mode {len(ll['per_view'])} viewers x {ll['window_s'] / max(len(ll['per_view']), 1):.0f} s, "
+          f"livecast and nginx-rtmp with hls.js's defaults {len(lc['per_view'])} x "
+          f"{lc['window_s'] / max(len(lc['per_view']), 1):.0f} s each; figures over all their samples.")
     print()
     ms = "{:,.0f} ms"
-    print("| 720p30 3 Mbit/s push, GOP 2 s, this machine | livecast | nginx-rtmp HLS | livecast / nginx |")
-    print("|---|---|---|---|")
+    head = " | ".join(name for name, _ in sides)
+    print(f"| 720p30 3 Mbit/s push, GOP 2 s, this machine | {head} | LL-HLS / nginx |")
+    print("|---|---|---|---|---|")
+    row = lambda name, key, fmt: print(
+        f"| {name} | " + " | ".join(fmt.format(r[key]) for _, r in sides) + f" | {ratio(ll[key], ng[key])} |")
     for name, key, fmt in [("glass-to-glass, median", "p50", ms), ("glass-to-glass, p95", "p95", ms),
                            ("glass-to-glass, mean (the expectation over join phases)", "mean", ms)]:
-        print(f"| {name} | {fmt.format(lc[key])} | {fmt.format(ng[key])} | {ratio(lc[key], ng[key])} |")
-    print(f"| glass-to-glass, min / max | {lc['lo']:,.0f} / {lc['hi']:,.0f} ms | {ng['lo']:,.0f} / {ng['hi']:,.0f} ms | |")
+        row(name, key, fmt)
+    print("| glass-to-glass, min / max | " + " | ".join(f"{r['lo']:,.0f} / {r['hi']:,.0f} ms" for _, r in sides) + " | |")
     joined = lambda r: ", ".join(f"{p['p50']:,.0f}" for p in r["per_view"]) + " ms"
-    print(f"| median of each viewer, in join order | {joined(lc)} | {joined(ng)} | |")
+    print("| median of each viewer, in join order | " + " | ".join(joined(r) for _, r in sides) + " | |")
     for name, key, fmt in [("time to first frame (loadSource -> playing), median of viewers", "ttff", ms),
                            ("stalls (waiting events after the first frame), all viewers", "waiting", "{}"),
                            ("time rebuffering, all viewers", "stalled_ms", ms),
                            ("hls.js BUFFER_STALLED_ERROR, all viewers", "buffer_stalled", "{}"),
                            ("hls.js's own latency estimate at the end, median of viewers", "hls_latency", ms)]:
-        print(f"| {name} | {fmt.format(lc[key])} | {fmt.format(ng[key])} | {ratio(lc[key], ng[key])} |")
-    print(f"| level played by hls.js (share of samples) | {level_text(lc)} | {level_text(ng)} | |")
+        row(name, key, fmt)
+    print("| level played by hls.js (share of samples) | " + " | ".join(level_text(r) for _, r in sides) + " | |")
     print()
-    print(f"hls.js starts 3 target durations ({3 * (lc['target'] or 0)} s here) behind the end of the newest segment "
-          "listed when it loads the playlist, however old that segment is, and plays at speed 1: glass-to-glass is "
-          "that, plus how long ago that segment's closing keyframe was sent (the join phase), plus time to first "
-          "frame; a viewer joining between a keyframe and its segment being listed (livecast's transcode) starts "
-          "a whole segment further back.")
-    for side, r in (("livecast", lc), ("nginx-rtmp", ng)):
+    met = "met" if ll["p50"] < LL_TARGET_MS and ll["waiting"] == 0 else "NOT met"
+    print(f"target, livecast LL-HLS below {LL_TARGET_MS:,} ms median with no stall: {met} "
+          f"({ll['p50']:,.0f} ms median, {ll['waiting']} stalls in {ll['played_s']:.1f} s played).")
+    print(f"hls.js with its defaults starts 3 target durations ({3 * (lc['target'] or 0)} s here) behind the end of "
+          "the newest segment listed when it loads the playlist, however old that segment is, and plays at speed 1: "
+          "glass-to-glass is that, plus how long ago that segment's closing keyframe was sent (the join phase), plus "
+          "time to first frame. In low-latency mode it aims at PART-HOLD-BACK (3 part targets) behind the newest part "
+          "and catches up by playing slightly faster.")
+    for side, r in sides:
         ladder = ", ".join(f"{l['height']}p" for l in r["levels"] if l["height"]) or "one media playlist"
         first = ", ".join(f"{p['level']}p" if p["level"] else "-" for p in r["per_view"])
         phases = ", ".join(f"{p['phase']:.2f}" for p in r["per_view"])
@@ -268,8 +284,8 @@ def report(lc_file, ng_file):
               f"{r['window_s']:.0f} s; dropped frames {r['dropped']}; {r['frames']} frames sent; push "
               f"{'still running at the end' if r['push_code'] is None else 'exited ' + str(r['push_code'])}; "
               f"fatal hls.js errors {r['fatal'] or 'none'}")
-    bad = [f"{side}: {p}" for side, r in (("livecast", lc), ("nginx-rtmp", ng)) for p in r["problems"]]
-    if lc["push_code"] is not None or ng["push_code"] is not None:
+    bad = [f"{side}: {p}" for side, r in sides for p in r["problems"]]
+    if any(r["push_code"] is not None for _, r in sides):
         bad.append("a push ended before its last viewer finished (the source is too short or the server refused it)")
     if bad:
         print("WARNING: " + "; ".join(bad)); sys.exit(1)

@@ -3,9 +3,9 @@
 // intercepting /__glass/* (nothing is added to the server under test, and the page reads its
 // video into a canvas without CORS), waits for the page's measurement and writes it as JSON.
 //
-//   node viewer.mjs PLAYLIST_URL SECONDS OUT.json [JOIN_AT_MS [SCREENSHOT.png]]
+//   node viewer.mjs PLAYLIST_URL SECONDS OUT.json [JOIN_AT_MS [SCREENSHOT.png [MODE]]]
 // JOIN_AT_MS: wall-clock time (epoch ms) at which the page (loaded ahead) opens the playlist
-// (default: at once).
+// (default: at once). MODE: `ll` plays with hls.js's low-latency mode on, anything else off.
 // Environment: CHROMIUM (default /usr/bin/chromium).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,9 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const [url, secondsArg, out, joinAt, screenshot] = process.argv.slice(2);
+const [url, secondsArg, out, joinAt, screenshot, mode] = process.argv.slice(2);
 if (!url || !secondsArg || !out) {
-  console.error('usage: node viewer.mjs PLAYLIST_URL SECONDS OUT.json [JOIN_AT_MS [SCREENSHOT.png]]');
+  console.error('usage: node viewer.mjs PLAYLIST_URL SECONDS OUT.json [JOIN_AT_MS [SCREENSHOT.png [MODE]]]');
   process.exit(2);
 }
 const seconds = Number(secondsArg);
@@ -51,7 +51,7 @@ try {
       : route.fulfill({ status: 404, body: 'not found' });
   });
   const at = Number(joinAt || 0) || Date.now();
-  await page.goto(`${origin}/__glass/index.html?src=${encodeURIComponent(url)}&seconds=${seconds}&joinAt=${at}`);
+  await page.goto(`${origin}/__glass/index.html?src=${encodeURIComponent(url)}&seconds=${seconds}&joinAt=${at}&ll=${mode === 'll' ? 1 : 0}`);
   // The page ends by itself: SECONDS after its first frame, or 60 s without one.
   const timeout = Math.max(0, at - Date.now()) + (seconds + 75) * 1000;
   await page.waitForFunction(() => window.__glass?.done, null, { timeout, polling: 500 })

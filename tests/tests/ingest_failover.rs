@@ -38,9 +38,10 @@ fn engines() -> Option<Engines> {
 
 /// The first ingest instance: its own process on the shared blob store, bus and catalogue.
 fn spawn_ingest(engines: &Engines, bucket: &str, catalogue: &str) -> (Child, String) {
-    let (rtmp, http) = (free_port(), free_port());
+    let (rtmp, http, grpc) = (free_port(), free_port(), free_port());
     let mut child = Command::new(service_binary("ingest"))
         .env("LIVECAST_RTMP_ADDR", format!("127.0.0.1:{rtmp}"))
+        .env("LIVECAST_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
         .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{http}"))
         .env("LIVECAST_CATALOGUE_ENDPOINT", catalogue)
         .env("LIVECAST_BLOB__KIND", "s3")

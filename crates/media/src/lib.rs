@@ -60,6 +60,10 @@ pub struct TranscodeOptions {
     /// x264 without lookahead, so each frame comes out of the encoder right after it went in
     /// and a part is complete as soon as its last frame is encoded. Costs some quality per bit.
     pub low_delay: bool,
+    /// Longest time between keyframes inside a segment: a part starting one is independent,
+    /// and a Low-Latency HLS player joins at the newest independent part. 0: a keyframe only
+    /// at each segment's start.
+    pub keyframe_interval_ms: u32,
 }
 
 impl Default for TranscodeOptions {
@@ -71,6 +75,7 @@ impl Default for TranscodeOptions {
             temp_dir: None,
             part_target_ms: 500,
             low_delay: true,
+            keyframe_interval_ms: 1_000,
         }
     }
 }

@@ -102,6 +102,14 @@ pub(crate) struct PartCutter {
     audio_track: Option<(codec::Parameters, Rational)>,
     video: Vec<Cut>,
     audio: Cut,
+    /// Longest wanted between keyframes (0: only the chunk's own), and once the grid is
+    /// fixed, every how many parts one is forced, and the last part that got one.
+    keyframe_interval_ms: u32,
+    keyframe_parts: i64,
+    keyed_interval: i64,
+    /// Where the chunk is expected to end (the next segment's keyframe), in
+    /// [`VIDEO_TIME_BASE`]: no part starting within a part of it gets a keyframe of its own.
+    expected_end: Option<i64>,
 }
 
 impl PartCutter {
@@ -117,7 +125,44 @@ impl PartCutter {
             audio_track: None,
             video: Vec::new(),
             audio: Cut::default(),
+            keyframe_interval_ms: 0,
+            keyframe_parts: 0,
+            keyed_interval: 0,
+            expected_end: None,
         }
+    }
+
+    /// Forces a keyframe at the start of a part at least every `interval_ms` (0: only the
+    /// chunk's own first frame), so a player joining at the live edge starts close to it
+    /// rather than up to a whole segment back.
+    /// `expected_ms` is how long the chunk is expected to last (the previous one's duration):
+    /// the next segment's own keyframe follows it, so no keyframe is forced just before.
+    pub fn with_keyframes_every(mut self, interval_ms: u32, expected_ms: Option<u32>) -> Self {
+        self.keyframe_interval_ms = interval_ms;
+        self.expected_end =
+            expected_ms.map(|ms| self.origin + rescale(i64::from(ms), MILLIS, VIDEO_TIME_BASE));
+        self
+    }
+
+    /// Whether the frame at `pts` (source rate `rate`) must be a keyframe: the first frame of
+    /// a part that starts a keyframe interval, other than the chunk's first part.
+    pub fn wants_keyframe(&mut self, pts: i64, rate: Rational) -> bool {
+        if self.keyframe_interval_ms == 0 {
+            return false;
+        }
+        if self.grid.is_none() {
+            self.fix_grid(Some(rate));
+        }
+        let (span, early) = self.grid.expect("fixed above");
+        let interval = (pts - self.origin + early).div_euclid(span);
+        let before_the_end = self.expected_end.is_none_or(|end| pts + span <= end);
+        let due = interval > self.keyed_interval
+            && interval % self.keyframe_parts.max(1) == 0
+            && before_the_end;
+        if due {
+            self.keyed_interval = interval;
+        }
+        due
     }
 
     /// Whether the chunk's audio track is still to be described (see [`AudioSoFar::track`]).
@@ -135,16 +180,17 @@ impl PartCutter {
     fn fix_grid(&mut self, rate: Option<Rational>) {
         let fill = i64::from(self.target_ms) * FILL_PERCENT / 100;
         let per_second = i64::from(VIDEO_TIME_BASE.denominator());
-        self.grid = Some(
-            match rate.filter(|r| r.numerator() > 0 && r.denominator() > 0) {
-                Some(rate) => {
-                    let frame = (per_second as f64 / f64::from(rate)).round() as i64;
-                    let frames = (fill * per_second / 1000 / frame.max(1)).max(1);
-                    (frames * frame, frame / 2)
-                }
-                None => (fill * per_second / 1000, 0),
-            },
-        );
+        let (span, early) = match rate.filter(|r| r.numerator() > 0 && r.denominator() > 0) {
+            Some(rate) => {
+                let frame = (per_second as f64 / f64::from(rate)).round() as i64;
+                let frames = (fill * per_second / 1000 / frame.max(1)).max(1);
+                (frames * frame, frame / 2)
+            }
+            None => (fill * per_second / 1000, 0),
+        };
+        self.grid = Some((span, early));
+        let wanted = i64::from(self.keyframe_interval_ms) * per_second / 1000;
+        self.keyframe_parts = ((wanted as f64 / span as f64).round() as i64).max(1);
     }
 
     /// The end of the part cut in `interval`, in [`VIDEO_TIME_BASE`].

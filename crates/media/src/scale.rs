@@ -28,7 +28,7 @@ impl RenditionScaler {
     }
 
     /// `None` when `source` already has the output size and format and can be encoded as is;
-    /// otherwise a new frame carrying the source's timestamp.
+    /// otherwise a new frame carrying the source's timestamp and picture type.
     pub fn scale(&mut self, source: &frame::Video) -> Result<Option<frame::Video>, MediaError> {
         let (format, width, height) = (source.format(), source.width(), source.height());
         if format == OUTPUT_FORMAT && width == self.width && height == self.height {
@@ -57,6 +57,8 @@ impl RenditionScaler {
             .run(source, &mut scaled)
             .map_err(ffmpeg("scaling a frame"))?;
         scaled.set_pts(source.pts());
+        // A keyframe asked of the source frame is asked of every rendition.
+        scaled.set_kind(source.kind());
         Ok(Some(scaled))
     }
 }

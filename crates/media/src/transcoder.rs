@@ -34,6 +34,8 @@ pub struct StreamTranscoder {
     pub(crate) audio: AudioTrack,
     /// The newest picture, for slate.
     pub(crate) still: Option<Still>,
+    /// How long the previous chunk lasted: what the next one is expected to last.
+    last_chunk_ms: Option<u32>,
 }
 
 /// Which chunk is being transcoded and where it lies on the stream timeline; a live chunk's
@@ -87,6 +89,7 @@ impl StreamTranscoder {
             renditions: None,
             audio,
             still: None,
+            last_chunk_ms: None,
         })
     }
 
@@ -163,7 +166,8 @@ impl StreamTranscoder {
             clock.start(VIDEO_TIME_BASE),
             self.options.part_target_ms,
             (source.video.is_some(), source.audio.is_some()),
-        );
+        )
+        .with_keyframes_every(self.options.keyframe_interval_ms, self.last_chunk_ms);
 
         loop {
             let packet = match source.read()? {
@@ -181,7 +185,7 @@ impl StreamTranscoder {
                     video.decode_errors += 1;
                     continue;
                 }
-                self.receive_video(video_input, &mut video, &clock)?;
+                self.receive_video(video_input, &mut video, &clock, &mut cutter)?;
             } else if let Some(audio_input) = source.audio.as_mut().filter(|a| a.index == index) {
                 self.audio
                     .push(&mut audio_chunk, audio_input, packet, &clock)?;
@@ -201,9 +205,10 @@ impl StreamTranscoder {
         if let Some(video_input) = source.video.as_mut()
             && video_input.decoder.send_eof().is_ok()
         {
-            self.receive_video(video_input, &mut video, &clock)?;
+            self.receive_video(video_input, &mut video, &clock, &mut cutter)?;
         }
         let span_end = (input.duration_ms)();
+        self.last_chunk_ms = Some(span_end);
         hold_to_chunk_end(&mut video, input.seq, input.pts_ms, span_end)?;
         for encoder in &mut video.encoders {
             encoder.finish()?;
@@ -276,6 +281,7 @@ impl StreamTranscoder {
         input: &mut VideoInput,
         chunk: &mut ChunkVideo,
         clock: &ChunkClock,
+        cutter: &mut PartCutter,
     ) -> Result<(), MediaError> {
         let start = clock.start(VIDEO_TIME_BASE);
         let mut decoded = frame::Video::empty();
@@ -290,13 +296,18 @@ impl StreamTranscoder {
                 continue;
             }
             decoded.set_pts(Some(pts));
-            // Decoder picture types would otherwise steer x264's frame-type decisions.
-            decoded.set_kind(picture::Type::None);
             if chunk.encoders.is_empty() {
                 let (encoders, rate) = self.open_encoders(input, &decoded)?;
                 chunk.encoders = encoders;
                 chunk.rate = Some(rate);
             }
+            // Decoder picture types would otherwise steer x264's frame-type decisions; a
+            // keyframe is asked for only where a part must be independent.
+            let rate = chunk.rate.unwrap_or(FALLBACK_FRAME_RATE);
+            decoded.set_kind(match cutter.wants_keyframe(pts, rate) {
+                true => picture::Type::I,
+                false => picture::Type::None,
+            });
             for encoder in &mut chunk.encoders {
                 encoder.push(&decoded)?;
             }

@@ -122,6 +122,10 @@ impl WorkerSettings {
             preset: self.preset.clone(),
             low_delay: self.low_latency,
             part_target_ms: self.part_target_ms,
+            keyframe_interval_ms: match self.low_latency {
+                true => TranscodeOptions::default().keyframe_interval_ms,
+                false => 0,
+            },
             ..TranscodeOptions::default()
         }
     }

@@ -69,7 +69,7 @@ pub struct EdgeSettings {
 impl Default for EdgeSettings {
     fn default() -> Self {
         EdgeSettings {
-            live_window_segments: 6,
+            live_window_segments: 15,
             cache_bytes: 256 << 20,
             max_streams: 10_000,
             topic_partitions: 8,
@@ -123,7 +123,7 @@ mod tests {
     fn defaults_are_valid_and_small_windows_are_refused() {
         let settings = EdgeSettings::default();
         settings.validate().unwrap();
-        assert_eq!(settings.live_window_segments, 6);
+        assert_eq!(settings.live_window_segments, 15);
         assert_eq!(settings.cache_bytes, 256 << 20);
         let small = EdgeSettings {
             live_window_segments: 2,

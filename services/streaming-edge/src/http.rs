@@ -19,7 +19,7 @@ use livecast_core::{Error, RenditionName, StreamId, blob_keys};
 use livecast_service::ApiError;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::index::{IndexedStream, SegmentIndex};
+use crate::index::{IndexedStream, PlaylistKey, SegmentIndex};
 use crate::metrics;
 use crate::objects::{ObjectCache, entity_tag};
 use crate::playlist;
@@ -201,7 +201,7 @@ pub(crate) fn playlist_cache_control(complete: bool, target_duration_secs: u64) 
 async fn master(state: &EdgeState, id: &StreamId, headers: &HeaderMap) -> Result<Response, Error> {
     let stream = state.index.stream(id).await?;
     let (playlist, ()) = stream.playlist(
-        None,
+        &PlaylistKey::Master,
         |timeline| {
             if timeline.is_gone() {
                 return Err(not_available(id));

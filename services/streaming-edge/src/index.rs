@@ -105,54 +105,43 @@ impl IndexedStream {
         self.changes.subscribe()
     }
 
-    /// The playlist `rendition` names (the master for `None`) as `render` makes it from the
-    /// timeline, rendered once per change of the timeline and then served from memory: a
-    /// thousand viewers polling a live playlist cost one rendering per new segment. `inspect`
-    /// looks at the same timeline the playlist is of (what it lists, for a blocking reload).
+    /// The playlist `which` names as `render` makes it from the timeline, rendered once per
+    /// change of the timeline and then served from memory: a thousand viewers polling a live
+    /// playlist cost one rendering per new segment. `inspect` looks at the same timeline the
+    /// playlist is of (what it lists, for a blocking reload).
     pub fn playlist<T>(
         &self,
-        rendition: Option<&RenditionName>,
+        which: &PlaylistKey,
         render: impl FnOnce(&StreamTimeline) -> Result<Representation, Error>,
         inspect: impl FnOnce(&StreamTimeline) -> T,
     ) -> Result<(Representation, T), Error> {
         let timeline = self.read();
         let revision = self.revision.load(Ordering::Acquire);
         let rendered = || self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, playlist)) = rendered().get(rendition)
+        if let Some((at, playlist)) = rendered().get(which)
             && *at == revision
         {
             return Ok((playlist.clone(), inspect(&timeline)));
         }
         let playlist = render(&timeline)?;
-        rendered().insert(rendition, (revision, playlist.clone()));
+        rendered().insert(which.clone(), (revision, playlist.clone()));
         Ok((playlist, inspect(&timeline)))
     }
 }
 
+/// Which playlist of a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PlaylistKey {
+    /// The master playlist.
+    Master,
+    /// A rendition's media playlist, whole.
+    Media(RenditionName),
+    /// A rendition's media playlist as a delta update (`_HLS_skip=YES`).
+    Delta(RenditionName),
+}
+
 /// Rendered playlists with the revision they were rendered at.
-#[derive(Debug, Default)]
-struct RenderedPlaylists {
-    master: Option<(u64, Representation)>,
-    media: HashMap<RenditionName, (u64, Representation)>,
-}
-
-impl RenderedPlaylists {
-    fn get(&self, rendition: Option<&RenditionName>) -> Option<&(u64, Representation)> {
-        match rendition {
-            None => self.master.as_ref(),
-            Some(name) => self.media.get(name),
-        }
-    }
-
-    fn insert(&mut self, rendition: Option<&RenditionName>, rendered: (u64, Representation)) {
-        match rendition {
-            None => self.master = Some(rendered),
-            Some(name) => {
-                self.media.insert(name.clone(), rendered);
-            }
-        }
-    }
-}
+type RenderedPlaylists = HashMap<PlaylistKey, (u64, Representation)>;
 
 /// The in-memory index of every stream this edge serves, bounded by a stream count (least
 /// recently used first out).

@@ -10,6 +10,7 @@ use livecast_core::RenditionName;
 
 use crate::timeline::StreamTimeline;
 
+mod delta;
 pub mod low_latency;
 
 /// Codecs of an audio-only variant whose encoder did not say (AAC-LC).
@@ -92,11 +93,14 @@ pub fn master(stream: &StreamTimeline) -> Option<String> {
 /// the stream is complete. `None` when no segment is indexed yet. A live playlist says that
 /// the edge holds a reload for the next segment (`CAN-BLOCK-RELOAD`) and reports where the
 /// other renditions are, so a player can switch with one blocking request; where the worker
-/// announced partial segments it is a Low-Latency HLS playlist (see [`low_latency`]).
+/// announced partial segments it is a Low-Latency HLS playlist (see [`low_latency`]). A window
+/// longer than the skip boundary offers delta updates (`CAN-SKIP-UNTIL`); `delta` asks for one:
+/// the segments older than the boundary replaced by `EXT-X-SKIP` (RFC 8216bis 4.4.5.2).
 pub fn media(
     stream: &StreamTimeline,
     rendition: &RenditionName,
     live_window: usize,
+    delta: bool,
 ) -> Option<MediaPlaylist> {
     let complete = stream.is_complete();
     let timeline = stream.rendition(rendition)?;
@@ -108,11 +112,20 @@ pub fn media(
     let (first, last) = (segments.first()?, segments.last()?);
     let target_duration_secs = timeline.target_duration_secs();
     let part_target_ms = timeline.parts().target_ms().filter(|_| !complete);
+    let skip_until_ms =
+        delta::skip_until_ms(target_duration_secs, live_window).filter(|_| !complete);
+    let media_end_ms = low_latency::media_end_ms(timeline, last);
+    let skipped = match skip_until_ms.filter(|_| delta) {
+        Some(until) => delta::skippable(&segments, media_end_ms, until),
+        None => 0,
+    };
     let mut out = String::with_capacity(320 + segments.len() * 96);
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
+    // EXT-X-SKIP needs version 9.
+    let version = if skipped > 0 { 9 } else { 7 };
+    let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:{version}\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration_secs}");
     if !complete {
-        low_latency::write_server_control(&mut out, part_target_ms);
+        low_latency::write_server_control(&mut out, part_target_ms, skip_until_ms);
     }
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", first.seq);
     let _ = writeln!(
@@ -124,9 +137,11 @@ pub fn media(
         out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
     }
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+    if skipped > 0 {
+        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
     let end_ms = last.program_date_time_ms + i64::from(last.duration_ms);
-    let media_end_ms = low_latency::media_end_ms(timeline, last);
-    for segment in &segments {
+    for segment in &segments[skipped..] {
         write_segment_head(
             &mut out,
             segment.discontinuity,
@@ -295,7 +310,7 @@ mod tests {
     #[test]
     fn live_media_playlist_lists_the_window_with_discontinuity_counts() {
         let stream = stream(10, &[2, 7]);
-        let playlist = media(&stream, &RenditionName::parse("720p").unwrap(), 3).unwrap();
+        let playlist = media(&stream, &RenditionName::parse("720p").unwrap(), 3, false).unwrap();
         assert_eq!(
             playlist.body,
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n\
@@ -317,7 +332,7 @@ mod tests {
     fn complete_media_playlist_lists_everything_and_ends() {
         let mut stream = stream(4, &[]);
         stream.apply_status(StreamStatus::StreamComplete, 4);
-        let playlist = media(&stream, &RenditionName::parse("audio").unwrap(), 3).unwrap();
+        let playlist = media(&stream, &RenditionName::parse("audio").unwrap(), 3, false).unwrap();
         let body = playlist.body;
         assert!(body.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{body}");
         assert!(body.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{body}");

@@ -12,7 +12,7 @@ use livecast_core::{Error, RenditionName, blob_keys};
 use tokio::sync::watch;
 
 use crate::http::{EdgeState, media_object, no_segments, not_available, playlist_cache_control};
-use crate::index::IndexedStream;
+use crate::index::{IndexedStream, PlaylistKey};
 use crate::metrics;
 use crate::objects::entity_tag;
 use crate::playlist::{self, low_latency};
@@ -29,15 +29,19 @@ pub(crate) async fn media(
     query: Option<&str>,
 ) -> Result<Response, Error> {
     let directives = Directives::parse(query)?;
+    let which = match directives.skip {
+        true => PlaylistKey::Delta(rendition.clone()),
+        false => PlaylistKey::Media(rendition.clone()),
+    };
     let Some(wanted) = directives.msn else {
         // A plain reload, the common case: the memoized playlist, nothing else looked at.
-        let (playlist, ()) = media_playlist(state, stream, rendition, |_| ())?;
+        let (playlist, ()) = media_playlist(state, stream, &which, |_| ())?;
         return Ok(respond(headers, playlist));
     };
     let listed_now = |timeline: &StreamTimeline| Listed::of(timeline, rendition, state.live_window);
     // Subscribed before the first look, so no change between the two is missed.
     let mut changes = stream.changes();
-    let (mut playlist, mut listed) = media_playlist(state, stream, rendition, listed_now)?;
+    let (mut playlist, mut listed) = media_playlist(state, stream, &which, listed_now)?;
     let mut waiting = None;
     while !listed.complete && !listed.has(wanted, directives.part) {
         if wanted > listed.newest_msn() + 2 {
@@ -55,7 +59,7 @@ pub(crate) async fn media(
                 )
             })
             .await?;
-        (playlist, listed) = media_playlist(state, stream, rendition, listed_now)?;
+        (playlist, listed) = media_playlist(state, stream, &which, listed_now)?;
     }
     if !listed.complete {
         // The answer for this segment hardly changes: a CDN may keep it while the segment is in
@@ -155,12 +159,13 @@ impl Waiting {
     }
 }
 
-/// `_HLS_msn` and `_HLS_part` of a blocking playlist reload; other query parameters (cache
-/// busters, `_HLS_skip` of a server without delta updates) are ignored.
+/// `_HLS_msn` and `_HLS_part` of a blocking playlist reload, and `_HLS_skip` (a delta update);
+/// other query parameters (cache busters) are ignored.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Directives {
     msn: Option<u64>,
     part: Option<u32>,
+    skip: bool,
 }
 
 impl Directives {
@@ -173,6 +178,15 @@ impl Directives {
             match name {
                 "_HLS_msn" => directives.msn = Some(value.parse().map_err(|_| invalid())?),
                 "_HLS_part" => directives.part = Some(value.parse().map_err(|_| invalid())?),
+                // v2 may also skip date ranges; the edge lists none, so both mean the same.
+                "_HLS_skip" => match value {
+                    "YES" | "v2" => directives.skip = true,
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "_HLS_skip must be YES or v2, not {value:?}"
+                        )));
+                    }
+                },
                 _ => {}
             }
         }
@@ -250,23 +264,29 @@ impl Listed {
     }
 }
 
-/// The media playlist of `rendition`, rendered once per change of the stream, and what
-/// `inspect` reads of the same timeline.
+/// The media playlist `which` names (whole or a delta update), rendered once per change of
+/// the stream, and what `inspect` reads of the same timeline.
 fn media_playlist<T>(
     state: &EdgeState,
     stream: &IndexedStream,
-    rendition: &RenditionName,
+    which: &PlaylistKey,
     inspect: impl FnOnce(&StreamTimeline) -> T,
 ) -> Result<(Representation, T), Error> {
     let id = stream.id();
+    let (PlaylistKey::Media(rendition) | PlaylistKey::Delta(rendition)) = which else {
+        return Err(Error::internal(
+            "a media playlist was asked for as the master",
+        ));
+    };
+    let delta = matches!(which, PlaylistKey::Delta(_));
     stream.playlist(
-        Some(rendition),
+        which,
         |timeline| {
             if timeline.is_gone() {
                 return Err(not_available(id));
             }
-            let playlist =
-                playlist::media(timeline, rendition, state.live_window).ok_or_else(|| {
+            let playlist = playlist::media(timeline, rendition, state.live_window, delta)
+                .ok_or_else(|| {
                     if timeline.playable().next().is_none() {
                         no_segments(id)
                     } else {
@@ -325,9 +345,12 @@ mod tests {
             Directives::parse(Some("_HLS_msn=10&_HLS_part=2&v=1")).unwrap(),
             Directives {
                 msn: Some(10),
-                part: Some(2)
+                part: Some(2),
+                skip: false,
             }
         );
+        assert!(Directives::parse(Some("_HLS_skip=YES")).unwrap().skip);
+        assert!(Directives::parse(Some("_HLS_skip=maybe")).is_err());
         assert_eq!(Directives::parse(None).unwrap(), Directives::default());
         assert!(Directives::parse(Some("_HLS_part=2")).is_err());
         assert!(Directives::parse(Some("_HLS_msn=-1")).is_err());

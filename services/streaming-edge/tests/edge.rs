@@ -6,6 +6,8 @@
 mod blocking;
 #[path = "edge/cold_start.rs"]
 mod cold_start;
+#[path = "edge/delta.rs"]
+mod delta;
 #[path = "edge/helpers.rs"]
 mod helpers;
 #[path = "edge/low_latency.rs"]

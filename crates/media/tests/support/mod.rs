@@ -284,3 +284,27 @@ pub fn source_starts(path: &Path) -> SourceStarts {
 pub fn ingest_pts_ms(path: &Path) -> i64 {
     (source_starts(path).earliest * 1000.0).round() as i64
 }
+
+/// Frames per part at 30 fps with the default part target (14 frames: 467 ms).
+pub const PART_FRAMES_30: usize = 14;
+
+/// Keyframes open the segment and then come only a part or two apart (each opens a part):
+/// a Low-Latency HLS player joins close to the live edge, and no keyframe is wasted.
+pub fn assert_keyframes_open_parts(keyframes: &[bool], part_frames: usize, what: &str) {
+    assert!(keyframes[0], "{what}: the first frame is not a keyframe");
+    let mut bounds: Vec<usize> = (0..keyframes.len()).filter(|&i| keyframes[i]).collect();
+    let at = bounds.clone();
+    bounds.push(keyframes.len());
+    let gaps: Vec<usize> = bounds.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    assert!(
+        gaps[..gaps.len() - 1]
+            .iter()
+            .all(|gap| *gap + 1 >= part_frames),
+        "{what}: keyframes {at:?} closer than a part"
+    );
+    assert!(
+        gaps.iter()
+            .all(|gap| *gap <= 2 * part_frames + part_frames / 2),
+        "{what}: keyframes {at:?} more than two parts apart"
+    );
+}

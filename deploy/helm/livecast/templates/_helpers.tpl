@@ -90,6 +90,7 @@ LIVECAST_METADATA__PASSWORD_FILE: {{ include "livecast.secretDir" . }}/scylla/pa
 {{- define "livecast.env.ingest" -}}
 {{- $v := .root.Values -}}
 LIVECAST_RTMP_ADDR: "0.0.0.0:1935"
+LIVECAST_GRPC_ADDR: "0.0.0.0:50052"
 LIVECAST_CATALOGUE_ENDPOINT: {{ include "livecast.catalogueEndpoint" .root | quote }}
 {{- /* Given explicitly: a partial [http] section would otherwise fall back to a 1 MiB body limit. */}}
 LIVECAST_HTTP__MAX_BODY_BYTES: {{ $v.ingest.maxPushBytes | int64 | quote }}
@@ -103,6 +104,8 @@ LIVECAST_INGEST__TOPIC_PARTITIONS: {{ $v.bus.topicPartitions | quote }}
 {{- $v := .root.Values -}}
 LIVECAST_WORKER__CONCURRENCY: {{ $v.encodeWorker.concurrency | quote }}
 LIVECAST_WORKER__PRESET: {{ $v.encodeWorker.preset | quote }}
+LIVECAST_WORKER__LOW_LATENCY: {{ $v.encodeWorker.lowLatency | quote }}
+LIVECAST_WORKER__PART_TARGET_MS: {{ $v.encodeWorker.partTargetMs | int64 | quote }}
 {{ include "livecast.env.blob" . }}
 {{- end -}}
 

@@ -13,15 +13,23 @@ use crate::timeline::{RenditionTimeline, Segment};
 /// How far behind the newest part a player starts, in part targets (the RFC's minimum).
 const PART_HOLD_BACK_TARGETS: u32 = 3;
 
-/// `EXT-X-SERVER-CONTROL`, and `EXT-X-PART-INF` when the rendition has parts.
-pub(super) fn write_server_control(out: &mut String, part_target_ms: Option<u32>) {
+/// `EXT-X-SERVER-CONTROL` (with `CAN-SKIP-UNTIL` when delta updates are offered), and
+/// `EXT-X-PART-INF` when the rendition has parts.
+pub(super) fn write_server_control(
+    out: &mut String,
+    part_target_ms: Option<u32>,
+    skip_until_ms: Option<u64>,
+) {
+    out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
+    if let Some(until) = skip_until_ms {
+        let _ = write!(out, ",CAN-SKIP-UNTIL={}", until / 1000);
+    }
     match part_target_ms {
-        None => out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n"),
+        None => out.push('\n'),
         Some(target) => {
             let _ = writeln!(
                 out,
-                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={}\n\
-                 #EXT-X-PART-INF:PART-TARGET={}",
+                ",PART-HOLD-BACK={}\n#EXT-X-PART-INF:PART-TARGET={}",
                 seconds(target * PART_HOLD_BACK_TARGETS),
                 seconds(target)
             );
