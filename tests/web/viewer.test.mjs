@@ -1,11 +1,12 @@
 // End-to-end test of the viewer app in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core) against a running livecast: a stream pushed with ffmpeg shows up live on the
-// home page without a reload, plays (also at 360p) for 30 s without a stall, and once the push
-// ends and the reconnect window passes it is listed as completed and plays as VOD with seeking.
+// home page without a reload, plays (also at 360p), plays for 60 s as Low-Latency HLS (parts,
+// blocking reloads for the next part) without a stall, and once the push ends and the reconnect
+// window passes it is listed as completed and plays as VOD with seeking.
 //
 // Environment (set by scripts/test-web.sh): LIVECAST_URL, LIVECAST_ADMIN_TOKEN,
 // LIVECAST_WEB_ARTIFACTS (screenshots), optional CHROMIUM (default /usr/bin/chromium),
-// LIVECAST_PUSH_SECONDS (default 50).
+// LIVECAST_PUSH_SECONDS (default 100).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,7 +19,7 @@ import { chromium } from 'playwright-core';
 const base = required('LIVECAST_URL');
 const adminToken = required('LIVECAST_ADMIN_TOKEN');
 const artifacts = path.resolve(process.env.LIVECAST_WEB_ARTIFACTS ?? '.test-servers/web-artifacts');
-const pushSeconds = Number(process.env.LIVECAST_PUSH_SECONDS ?? 50);
+const pushSeconds = Number(process.env.LIVECAST_PUSH_SECONDS ?? 100);
 
 function required(name) {
   const value = process.env[name];
@@ -54,6 +55,7 @@ describe('livecast viewer app', () => {
   let shot = 0;
   const consoleErrors = [];
   const blockingReloads = []; // media playlist requests carrying a query (delivery directives)
+  const partRequests = []; // Low-Latency HLS parts (SEQ.PART.m4s) the player loaded
 
   async function screenshot(name) {
     shot += 1;
@@ -76,6 +78,9 @@ describe('livecast viewer app', () => {
       levelHeight: hls && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel].height : null,
       autoLevel: hls ? hls.autoLevelEnabled : null,
       live: hls?.levels?.[Math.max(hls.currentLevel, 0)]?.details?.live ?? null,
+      lowLatency: hls ? hls.lowLatencyMode : null,
+      latency: hls && Number.isFinite(hls.latency) ? hls.latency : null,
+      targetLatency: hls ? hls.targetLatency : null,
     };
   });
 
@@ -107,7 +112,10 @@ describe('livecast viewer app', () => {
     page = context.pages()[0] ?? await context.newPage();
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
-    page.on('request', (r) => { if (r.url().includes('/index.m3u8?')) blockingReloads.push(r.url()); });
+    page.on('request', (r) => {
+      if (r.url().includes('/index.m3u8?')) blockingReloads.push(r.url());
+      if (/\/\d+\.\d+\.m4s$/.test(new URL(r.url()).pathname)) partRequests.push(r.url());
+    });
   });
 
   after(async () => {
@@ -177,19 +185,24 @@ describe('livecast viewer app', () => {
     await screenshot('watch-360p');
   });
 
-  it('plays for 30 s without a stall', async () => {
+  it('plays for 60 s as Low-Latency HLS without a stall', async () => {
+    await page.selectOption('#quality', { index: 0 }); // back to Auto
     const before_ = await playerStats();
-    await sleep(30000); // the measurement window itself
+    const partsBefore = partRequests.length;
+    await sleep(60000); // the measurement window itself
     const after_ = await playerStats();
-    assert.ok(after_.currentTime - before_.currentTime >= 27,
-      `played ${(after_.currentTime - before_.currentTime).toFixed(1)}s of 30s`);
-    assert.equal(after_.waiting - before_.waiting, 0, 'waiting events during the 30 s');
-    assert.equal(after_.bufferStalled - before_.bufferStalled, 0, 'hls.js BUFFER_STALLED_ERROR during the 30 s');
+    assert.ok(after_.currentTime - before_.currentTime >= 57,
+      `played ${(after_.currentTime - before_.currentTime).toFixed(1)}s of 60s`);
+    assert.equal(after_.waiting - before_.waiting, 0, 'waiting events during the 60 s');
+    assert.equal(after_.bufferStalled - before_.bufferStalled, 0, 'hls.js BUFFER_STALLED_ERROR during the 60 s');
     assert.equal(after_.videoErrors, 0, `video errors: ${after_.errors}`);
-    // The edge says CAN-BLOCK-RELOAD: hls.js asks for the next segment instead of polling.
-    assert.ok(blockingReloads.some((url) => /[?&]_HLS_msn=\d+/.test(url)),
-      `no blocking playlist reload among ${blockingReloads.length} playlist requests with a query`);
-    await screenshot('watch-after-30s');
+    assert.equal(after_.lowLatency, true, 'hls.js low-latency mode');
+    // hls.js loads parts and blocks on the next one (`_HLS_part`), as a low-latency player does.
+    assert.ok(partRequests.length - partsBefore >= 60, `${partRequests.length - partsBefore} part requests in 60 s`);
+    assert.ok(blockingReloads.some((url) => /[?&]_HLS_msn=\d+&_HLS_part=\d+/.test(url)),
+      `no blocking reload for a part among ${blockingReloads.length} playlist requests with a query`);
+    console.log(`low-latency playback: hls.js latency ${after_.latency?.toFixed(2)} s (target ${after_.targetLatency?.toFixed(2)} s), ${partRequests.length - partsBefore} parts loaded in 60 s`);
+    await screenshot('watch-after-60s');
   });
 
   it('lists the stream as completed after the push ends and the window passes', async () => {

@@ -67,7 +67,10 @@ function waitingForSegments(maxLoadTimeMs) {
 
 function withHlsJs(Hls, video, url, view, stats) {
   const hls = new Hls({
-    liveSyncDurationCount: 3,
+    // Low-Latency HLS where the edge offers it: hls.js plays PART-HOLD-BACK behind the newest
+    // part, loads parts and preload hints, and blocks on the next part; a stream without parts
+    // plays three target durations behind, as standard HLS.
+    lowLatencyMode: true,
     backBufferLength: 60,
     // The edge answers 404 until the first segments of a new stream exist.
     manifestLoadPolicy: { default: waitingForSegments(20000) },
