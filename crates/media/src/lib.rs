@@ -64,6 +64,10 @@ pub struct TranscodeOptions {
     /// and a Low-Latency HLS player joins at the newest independent part. 0: a keyframe only
     /// at each segment's start.
     pub keyframe_interval_ms: u32,
+    /// How long ingest aims to make chunks (its `chunk_target_ms`): no keyframe is forced
+    /// within a part of that, where the next segment's own keyframe comes. A setting rather
+    /// than the chunk's measured length, so every worker makes the same segment of a chunk.
+    pub chunk_target_ms: u32,
 }
 
 impl Default for TranscodeOptions {
@@ -76,6 +80,7 @@ impl Default for TranscodeOptions {
             part_target_ms: 500,
             low_delay: true,
             keyframe_interval_ms: 1_000,
+            chunk_target_ms: 2_000,
         }
     }
 }

@@ -135,8 +135,8 @@ impl PartCutter {
     /// Forces a keyframe at the start of a part at least every `interval_ms` (0: only the
     /// chunk's own first frame), so a player joining at the live edge starts close to it
     /// rather than up to a whole segment back.
-    /// `expected_ms` is how long the chunk is expected to last (the previous one's duration):
-    /// the next segment's own keyframe follows it, so no keyframe is forced just before.
+    /// `expected_ms` is how long the chunk is expected to last: the next segment's own
+    /// keyframe follows it, so no keyframe is forced just before.
     pub fn with_keyframes_every(mut self, interval_ms: u32, expected_ms: Option<u32>) -> Self {
         self.keyframe_interval_ms = interval_ms;
         self.expected_end =

@@ -34,8 +34,6 @@ pub struct StreamTranscoder {
     pub(crate) audio: AudioTrack,
     /// The newest picture, for slate.
     pub(crate) still: Option<Still>,
-    /// How long the previous chunk lasted: what the next one is expected to last.
-    last_chunk_ms: Option<u32>,
 }
 
 /// Which chunk is being transcoded and where it lies on the stream timeline; a live chunk's
@@ -89,7 +87,6 @@ impl StreamTranscoder {
             renditions: None,
             audio,
             still: None,
-            last_chunk_ms: None,
         })
     }
 
@@ -167,7 +164,10 @@ impl StreamTranscoder {
             self.options.part_target_ms,
             (source.video.is_some(), source.audio.is_some()),
         )
-        .with_keyframes_every(self.options.keyframe_interval_ms, self.last_chunk_ms);
+        .with_keyframes_every(
+            self.options.keyframe_interval_ms,
+            Some(self.options.chunk_target_ms),
+        );
 
         loop {
             let packet = match source.read()? {
@@ -208,7 +208,6 @@ impl StreamTranscoder {
             self.receive_video(video_input, &mut video, &clock, &mut cutter)?;
         }
         let span_end = (input.duration_ms)();
-        self.last_chunk_ms = Some(span_end);
         hold_to_chunk_end(&mut video, input.seq, input.pts_ms, span_end)?;
         for encoder in &mut video.encoders {
             encoder.finish()?;

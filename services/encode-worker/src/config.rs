@@ -64,6 +64,9 @@ pub struct WorkerSettings {
     pub low_latency: bool,
     /// The longest a partial segment lasts (`PART-TARGET`), in milliseconds.
     pub part_target_ms: u32,
+    /// Ingest's `chunk_target_ms`: where segments are expected to end (no keyframe is forced
+    /// just before).
+    pub chunk_target_ms: u32,
 }
 
 /// One rung of the ladder.
@@ -99,6 +102,7 @@ impl Default for WorkerSettings {
             backup_blob: None,
             low_latency: true,
             part_target_ms: TranscodeOptions::default().part_target_ms,
+            chunk_target_ms: TranscodeOptions::default().chunk_target_ms,
         }
     }
 }
@@ -122,6 +126,7 @@ impl WorkerSettings {
             preset: self.preset.clone(),
             low_delay: self.low_latency,
             part_target_ms: self.part_target_ms,
+            chunk_target_ms: self.chunk_target_ms,
             keyframe_interval_ms: match self.low_latency {
                 true => TranscodeOptions::default().keyframe_interval_ms,
                 false => 0,

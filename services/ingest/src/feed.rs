@@ -30,7 +30,7 @@ pub struct ChunkFeeds {
 
 impl ChunkFeeds {
     /// Starts the feed of chunk `seq` of `epoch`, replacing the stream's previous one.
-    pub(crate) fn open(self: &Arc<Self>, stream: &StreamId, epoch: u32, seq: u64) -> LiveChunk {
+    pub fn open(self: &Arc<Self>, stream: &StreamId, epoch: u32, seq: u64) -> LiveChunk {
         let chunk = Arc::new(GrowingChunk {
             epoch,
             seq,
@@ -68,7 +68,7 @@ impl ChunkFeeds {
 /// A publishing session's handle on the chunk it is cutting; dropping it before the chunk
 /// was stored tells followers the chunk will not come this way.
 #[derive(Debug)]
-pub(crate) struct LiveChunk {
+pub struct LiveChunk {
     feeds: Arc<ChunkFeeds>,
     stream: StreamId,
     chunk: Arc<GrowingChunk>,

@@ -107,7 +107,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         blob.clone(),
         bus.clone(),
         region,
-        &config.worker,
+        &livecast_encode_worker::WorkerSettings {
+            // One process: the worker knows how long ingest cuts chunks.
+            chunk_target_ms: config.ingest.chunk_target_ms,
+            ..config.worker.clone()
+        },
     )
     .await?;
     worker.spawn(shutdown.clone());

@@ -265,7 +265,8 @@ pub async fn assert_every_segment_once(
             .unwrap()
             .into_iter()
             .map(|o| o.key)
-            .filter(|k| k.ends_with(".m4s"))
+            // Segments (`7.m4s`), not their parts (`7.0.m4s`).
+            .filter(|k| k.ends_with(".m4s") && k[prefix.len()..].matches('.').count() == 1)
             .collect();
         assert_eq!(
             stored.len() as u64,
