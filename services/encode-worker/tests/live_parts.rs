@@ -96,7 +96,7 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
     let feeds = Arc::new(ChunkFeeds::default());
     let feed_url = serve_feed(feeds.clone()).await;
     let group = format!("encode-worker-{}", EventId::generate());
-    let mut first = engines.spawn_worker(&bucket, "first", &group);
+    let mut first = Some(engines.spawn_worker(&bucket, "first", &group));
     let mut second = None;
 
     // As ingest does: the next chunk's feed opens before a chunk is announced, and its bytes
@@ -122,9 +122,9 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
                     .parts
                     .iter()
                     .any(|p| p.seq == seq && p.part >= 1);
-            if killed_now {
-                first.kill().expect("SIGKILL");
-                first.wait().unwrap();
+            if let Some(mut worker) = first.take_if(|_| killed_now) {
+                worker.kill().expect("SIGKILL");
+                worker.wait().unwrap();
                 second = Some(engines.spawn_worker(&bucket, "second", &group));
             }
         }
@@ -142,7 +142,12 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
         .unwrap();
     }
     drop(live);
-    let mut second = second.expect("the first worker was killed while following a chunk");
+    if let Some(mut worker) = first.take() {
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        panic!("the first worker was never seen following chunk {KILLED_DURING}");
+    }
+    let mut second = second.expect("a second worker was started");
     let count = u64::from(CHUNKS);
     until("every segment of every rendition", 90, || {
         let announced = announced.lock().unwrap();
@@ -172,7 +177,7 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
     second.kill().unwrap();
     second.wait().unwrap();
 
-    let announced = announced.lock().unwrap();
+    let announced = std::mem::take(&mut *announced.lock().unwrap());
     let mut seen: Seen = BTreeMap::new();
     for segment in &announced.segments {
         let rendition = segment.rendition.as_ref().unwrap().name.clone();
