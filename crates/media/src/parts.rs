@@ -54,6 +54,8 @@ pub struct EncodedPart {
     pub duration_ms: u32,
     /// Whether it starts with a sync sample (a player may start there).
     pub independent: bool,
+    /// Whether it is the segment's last part.
+    pub last: bool,
     /// The longest any part of the chunk lasts (`PART-TARGET`), in milliseconds.
     pub target_ms: u32,
     /// RFC 6381 CODECS value.
@@ -263,6 +265,7 @@ impl PartCutter {
                 None => return Ok(()),
             };
             let cut = &self.video[index];
+            let closes = last && cut.video_taken + count == encoder.packets.len();
             let video = &encoder.packets[cut.video_taken..cut.video_taken + count];
             let audio_count = self.audio_before(audio, cut.audio_taken, end, last);
             let audio_slice = &audio[cut.audio_taken..cut.audio_taken + audio_count];
@@ -279,7 +282,7 @@ impl PartCutter {
                 });
             }
             let described = Described::video(encoder, video.first().is_some_and(Packet::is_key));
-            let part = self.make_part(&tracks, described, &self.video[index])?;
+            let part = self.make_part(&tracks, described, &self.video[index], closes)?;
             let cut = &mut self.video[index];
             cut.video_taken += count;
             cut.audio_taken += audio_count;
@@ -326,7 +329,8 @@ impl PartCutter {
                 frame_rate_milli: 0,
                 independent: true,
             };
-            let part = self.make_part(&tracks, described, &self.audio)?;
+            let closes = last && taken + count == audio.len();
+            let part = self.make_part(&tracks, described, &self.audio, closes)?;
             self.audio.audio_taken += count;
             self.audio.interval += 1;
             record(&mut self.audio, &part);
@@ -354,6 +358,7 @@ impl PartCutter {
         tracks: &[Track],
         described: Described,
         cut: &Cut,
+        last: bool,
     ) -> Result<EncodedPart, MediaError> {
         let fragmented = mux::fragment(tracks)?;
         let mut media = BytesMut::from(&fragmented.media[..]);
@@ -377,6 +382,7 @@ impl PartCutter {
             start_ms: rescale(start, main.time_base, MILLIS),
             duration_ms: millis(end - start, main.time_base),
             independent: described.independent,
+            last,
             target_ms: self.advertised_target_ms(),
             codecs,
             frame_rate_milli: described.frame_rate_milli,

@@ -143,6 +143,7 @@ impl Output {
             discontinuity: false,
             part_target_ms: part.target_ms,
             region: self.region.to_string(),
+            last: part.last,
         };
         self.bus
             .publish(

@@ -292,6 +292,7 @@ impl SegmentIndex {
         let part = Part {
             duration_ms: ready.duration_ms,
             independent: ready.independent,
+            last: ready.last,
         };
         let entry = self.entry(&id).await;
         entry.update(|stream| {

@@ -13,6 +13,8 @@ pub struct Part {
     pub duration_ms: u32,
     /// Starts with a sync sample.
     pub independent: bool,
+    /// The segment's last part.
+    pub last: bool,
 }
 
 /// The parts of one segment, contiguous from part 0, and what its first part said of it.
@@ -21,6 +23,21 @@ pub struct PartRun {
     pub parts: Vec<Part>,
     pub program_date_time_ms: i64,
     pub discontinuity: bool,
+}
+
+impl PartRun {
+    /// Whether its last part came: the next part is the next segment's first.
+    pub fn complete(&self) -> bool {
+        self.parts.last().is_some_and(|part| part.last)
+    }
+
+    /// The part that comes after the run's newest: (segment, part) relative to its own.
+    pub fn next_after(&self, seq: u64) -> (u64, u32) {
+        match self.complete() {
+            true => (seq + 1, 0),
+            false => (seq, self.parts.len() as u32),
+        }
+    }
 }
 
 /// The parts of a rendition's newest segments.
@@ -64,7 +81,7 @@ impl Parts {
         let Some(run) = self
             .runs
             .get_mut(&at.seq)
-            .filter(|run| run.parts.len() == at.index as usize)
+            .filter(|run| run.parts.len() == at.index as usize && !run.complete())
         else {
             return false;
         };
@@ -121,6 +138,7 @@ mod tests {
     const HALF: Part = Part {
         duration_ms: 500,
         independent: false,
+        last: false,
     };
 
     #[test]
@@ -151,6 +169,21 @@ mod tests {
         assert!(
             parts.run(2).is_none(),
             "three parts of segment 2 were missed"
+        );
+    }
+
+    #[test]
+    fn a_run_ends_with_its_last_part_and_then_points_at_the_next_segment() {
+        let mut parts = Parts::default();
+        parts.apply(at(7, 0), HALF);
+        assert_eq!(parts.run(7).unwrap().next_after(7), (7, 1));
+        let last = Part { last: true, ..HALF };
+        assert!(parts.apply(at(7, 1), last));
+        assert!(parts.run(7).unwrap().complete());
+        assert_eq!(parts.run(7).unwrap().next_after(7), (8, 0));
+        assert!(
+            !parts.apply(at(7, 2), HALF),
+            "nothing comes after the last part"
         );
     }
 

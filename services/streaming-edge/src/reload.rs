@@ -204,8 +204,8 @@ struct Listed {
     last_msn: u64,
     /// How many parts that segment was listed in (0: made whole at once).
     last_parts: u32,
-    /// The segment being made and how many of its parts are listed.
-    open: Option<(u64, u32)>,
+    /// The segment being made, how many of its parts are listed, and whether the last is.
+    open: Option<(u64, u32, bool)>,
     complete: bool,
     target_duration_secs: u64,
 }
@@ -230,7 +230,7 @@ impl Listed {
             open: rendition
                 .filter(|_| newest.is_some())
                 .and_then(|r| r.parts().open(last_msn + 1))
-                .map(|run| (last_msn + 1, run.parts.len() as u32)),
+                .map(|run| (last_msn + 1, run.parts.len() as u32, run.complete())),
             complete,
             target_duration_secs: rendition.map_or(1, |r| r.target_duration_secs()),
         }
@@ -238,7 +238,7 @@ impl Listed {
 
     /// The newest segment the playlist lists anything of.
     fn newest_msn(&self) -> u64 {
-        self.open.map_or(self.last_msn, |(seq, _)| seq)
+        self.open.map_or(self.last_msn, |(seq, ..)| seq)
     }
 
     /// Whether segment `msn` (or its part `part`) or anything after it is listed. A part past
@@ -246,19 +246,20 @@ impl Listed {
     /// a player that asked for the part after the newest one learns of the next segment's
     /// first part in the same answer.
     fn has(&self, msn: u64, part: Option<u32>) -> bool {
-        let (msn, part) = match part {
-            Some(index)
-                if msn == self.last_msn && self.last_parts > 0 && index >= self.last_parts =>
-            {
-                (msn + 1, Some(0))
-            }
+        let ended = match self.open {
+            Some((seq, parts, true)) if msn == seq => Some(parts),
+            _ if msn == self.last_msn && self.last_parts > 0 => Some(self.last_parts),
+            _ => None,
+        };
+        let (msn, part) = match (part, ended) {
+            (Some(index), Some(parts)) if index >= parts => (msn + 1, Some(0)),
             _ => (msn, part),
         };
         if msn <= self.last_msn {
             return true;
         }
         match (part, self.open) {
-            (Some(part), Some((seq, parts))) => msn < seq || (msn == seq && part < parts),
+            (Some(part), Some((seq, parts, _))) => msn < seq || (msn == seq && part < parts),
             _ => false,
         }
     }
@@ -317,7 +318,7 @@ mod tests {
         let listed = Listed {
             last_msn: 9,
             last_parts: 4,
-            open: Some((10, 2)),
+            open: Some((10, 2, false)),
             complete: false,
             target_duration_secs: 2,
         };
@@ -331,6 +332,22 @@ mod tests {
             ..listed
         };
         assert!(!whole.has(9, Some(4)), "part 0 of 10 is not listed yet");
+        let ended = Listed {
+            open: Some((10, 5, true)),
+            ..listed
+        };
+        assert!(
+            !ended.has(10, Some(5)),
+            "past the last part of 10 is part 0 of 11"
+        );
+        assert!(!ended.has(11, Some(0)));
+        let next = Listed {
+            last_msn: 10,
+            last_parts: 5,
+            open: Some((11, 1, false)),
+            ..listed
+        };
+        assert!(next.has(10, Some(5)) && next.has(11, Some(0)));
         assert!(whole.has(8, Some(9)), "an older segment is past");
         assert!(listed.has(10, Some(1)));
         assert!(!listed.has(10, Some(2)), "part 2 is the next one");

@@ -71,7 +71,7 @@ pub(super) fn write_open_segment(out: &mut String, timeline: &RenditionTimeline,
         Some(run) => {
             write_segment_head(out, run.discontinuity, run.program_date_time_ms);
             write_parts(out, open, run);
-            (open, run.parts.len() as u32)
+            run.next_after(open)
         }
         None => (open, 0),
     };
@@ -83,18 +83,18 @@ pub(super) fn write_open_segment(out: &mut String, timeline: &RenditionTimeline,
 }
 
 /// The part a live playlist of `timeline` hints at next (`EXT-X-PRELOAD-HINT`), if it lists
-/// parts: the one after the newest part, in the segment being made or the one after it.
+/// parts: the one after the newest part, in the segment being made or, once its last part
+/// came, the first of the one after it.
 pub fn preload_hint(timeline: &RenditionTimeline, live_window: usize) -> Option<(u64, u32)> {
     timeline.parts().target_ms()?;
     let newest = timeline.live_window(live_window).last()?.seq;
     let open = newest + 1;
-    Some((
-        open,
+    Some(
         timeline
             .parts()
             .open(open)
-            .map_or(0, |run| run.parts.len() as u32),
-    ))
+            .map_or((open, 0), |run| run.next_after(open)),
+    )
 }
 
 /// `EXT-X-RENDITION-REPORT` of another rendition: its newest segment and, with parts, its

@@ -119,6 +119,7 @@ fn a_part_that_comes_after_its_segment_is_whole_is_not_listed() {
     let part = Part {
         duration_ms: 500,
         independent: true,
+        last: false,
     };
     assert!(!stream.apply_part(name.clone(), None, at(0), part), "late");
     assert!(stream.apply_part(name.clone(), None, at(1), part));

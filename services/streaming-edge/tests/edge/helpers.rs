@@ -258,6 +258,18 @@ impl World {
         index: u32,
         body: Bytes,
     ) {
+        self.part_of(id, rendition, (seq, index), body, false).await;
+    }
+
+    /// As [`World::part`], saying whether it is the segment's last part.
+    pub async fn part_of(
+        &self,
+        id: &StreamId,
+        rendition: &Rendition,
+        (seq, index): (u64, u32),
+        body: Bytes,
+        last: bool,
+    ) {
         let name = rendition.name();
         let key = blob_keys::media_part(id, &name, seq, index);
         self.blob.put(&key, body.clone()).await.unwrap();
@@ -274,6 +286,7 @@ impl World {
             program_date_time_ms: Seg::nth(seq).at_ms + i64::from(index) * 500,
             part_target_ms: 500,
             region: "test".into(),
+            last,
             ..Default::default()
         };
         self.publish(topics::PARTS, id, ready.encode_to_vec()).await;

@@ -82,10 +82,27 @@ async fn a_live_playlist_lists_recent_parts_hints_the_next_and_reports_the_other
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("neither listed nor next"), "{body}");
 
-    // Segment 3 comes whole: its parts stay listed before it, the hint moves to segment 4.
-    for index in 2..4 {
-        world.part(&id, &P720, 3, index, part_body(3, index)).await;
-    }
+    // Part 3, the segment's last: the hint moves to segment 4 before segment 3 is whole, and
+    // a blocking reload for the part after the last is one for segment 4's first.
+    world.part(&id, &P720, 3, 2, part_body(3, 2)).await;
+    world
+        .part_of(&id, &P720, (3, 3), part_body(3, 3), true)
+        .await;
+    let playlist = edge.text_until(&path, |p| p.contains("3.3.m4s")).await;
+    assert!(
+        playlist.contains("URI=\"3.3.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.0.m4s\"\n"),
+        "{playlist}"
+    );
+    assert_eq!(livecast_formats::hls_check::check_media(&playlist), vec![]);
+    let (status, body) = edge.text(&format!("/stream/{id}/720p/3.4.m4s")).await;
+    assert_eq!(status, 404, "no part after the last: {body}");
+    let (client, url) = (
+        edge.client.clone(),
+        edge.url(&format!("{path}?_HLS_msn=3&_HLS_part=4")),
+    );
+    let blocked = tokio::spawn(async move { client.get(url).send().await.unwrap().text().await });
+
+    // Segment 3 comes whole: its parts stay listed before it; the reload is still held.
     world
         .segment_after_parts(&id, &P720, Seg::nth(3), None, 4)
         .await;
@@ -100,6 +117,13 @@ async fn a_live_playlist_lists_recent_parts_hints_the_next_and_reports_the_other
     );
     let violations = livecast_formats::hls_check::check_media(&playlist);
     assert!(violations.is_empty(), "{violations:?}\n{playlist}");
+    assert!(!blocked.is_finished(), "held until segment 4's first part");
+    world.part(&id, &P720, 4, 0, part_body(4, 0)).await;
+    let answer = blocked.await.unwrap().unwrap();
+    assert!(
+        answer.contains("URI=\"4.0.m4s\""),
+        "answered with part 4.0: {answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
