@@ -33,6 +33,9 @@ const STORE_PATIENCE: Duration = Duration::from_secs(35);
 /// Finished followings older than this, whose durable chunk never came here (the stream moved
 /// to another worker), are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60);
+/// Connections to ingest instances kept; past this (instances come and go), they are dropped
+/// and made again as needed.
+const MAX_FEED_CHANNELS: usize = 256;
 
 /// The chunks being followed, at most one per stream.
 #[derive(Default)]
@@ -93,6 +96,9 @@ impl LiveChunks {
         let mut channels = self.channels.lock().expect("channels lock");
         if let Some(channel) = channels.get(url) {
             return Ok(channel.clone());
+        }
+        if channels.len() >= MAX_FEED_CHANNELS {
+            channels.clear();
         }
         let channel = Endpoint::from_shared(url.to_string())
             .map_err(|e| Error::invalid(format!("bad chunk feed url {url:?}: {e}")))?

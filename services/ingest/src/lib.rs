@@ -120,8 +120,16 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let Listeners { http, rtmp, grpc } = listeners;
     let grpc_addr = grpc.local_addr()?;
-    if config.ingest.feed_url.is_empty() && !grpc_addr.ip().is_unspecified() {
-        config.ingest.feed_url = format!("http://{grpc_addr}");
+    if config.ingest.feed_url.is_empty() {
+        if grpc_addr.ip().is_unspecified() {
+            tracing::warn!(
+                %grpc_addr,
+                "no ingest.feed_url and the chunk feed listens on every address: workers cannot \
+                 follow chunks, so streams play without partial segments"
+            );
+        } else {
+            config.ingest.feed_url = format!("http://{grpc_addr}");
+        }
     }
     let region = RegionName::parse(config.region.clone()).context("invalid region")?;
     let blob = livecast_blob::open(&config.blob)
