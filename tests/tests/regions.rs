@@ -16,8 +16,23 @@ use livecast_tests::{
     record_fault_result, service_binary, spawn_platform,
 };
 
+/// A process stopped when the test ends, passed or not.
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Region B's edge: its own blob directory, pulling from `peer` (region A's edge).
-fn spawn_region_b(blob_dir: &Path, brokers: &str, catalogue: &str, peer: &str) -> (Child, String) {
+fn spawn_region_b(
+    blob_dir: &Path,
+    brokers: &str,
+    catalogue: &str,
+    peer: &str,
+) -> (Stopped, String) {
     let port = free_port();
     let child = Command::new(service_binary("streaming-edge"))
         .env("LIVECAST_REGION", "b")
@@ -33,7 +48,7 @@ fn spawn_region_b(blob_dir: &Path, brokers: &str, catalogue: &str, peer: &str) -
         .stdin(Stdio::null())
         .spawn()
         .expect("the streaming-edge binary starts");
-    (child, format!("http://127.0.0.1:{port}"))
+    (Stopped(child), format!("http://127.0.0.1:{port}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -68,7 +83,7 @@ async fn region_b_pulls_each_object_once_from_region_a_and_plays_on_when_region_
     region_a
         .wait_for("/readyz", Duration::from_secs(30), |s, _| s == 200)
         .await;
-    let (mut edge_b, region_b) = spawn_region_b(
+    let (edge_b, region_b) = spawn_region_b(
         region_b_dir.path(),
         &brokers,
         &region_a.grpc,
@@ -165,6 +180,29 @@ async fn region_b_pulls_each_object_once_from_region_a_and_plays_on_when_region_
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(std::fs::read(&replica).unwrap(), from_a.to_vec());
 
+    // Parts are written only to region A's store: region B pulls a part it lists, too.
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap())
+        }
+    };
+    let mut pulled_part = false;
+    for seq in seqs.iter().rev().take(3) {
+        let part = format!("{id}/360p/{seq}.0.m4s");
+        let (status, from_a) = get(format!("{}/stream/{part}", region_a.http)).await;
+        if status != 200 {
+            continue;
+        }
+        let (status_b, at_b) = get(format!("{region_b}/stream/{part}")).await;
+        assert_eq!(status_b, 200, "region B serves part {part}");
+        assert_eq!(at_b, from_a, "region B's part {part} is region A's");
+        pulled_part = true;
+        break;
+    }
+    assert!(pulled_part, "none of the newest segments was made of parts");
+
     // Region A goes down entirely; a region B viewer plays the whole recording from B.
     drop(region_a);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -180,6 +218,5 @@ async fn region_b_pulls_each_object_once_from_region_a_and_plays_on_when_region_
         "none (played from B's replica; one object pulled from A before the outage)",
     ]);
 
-    edge_b.kill().unwrap();
-    edge_b.wait().unwrap();
+    drop(edge_b);
 }

@@ -23,12 +23,20 @@ pub struct PartRun {
     pub parts: Vec<Part>,
     pub program_date_time_ms: i64,
     pub discontinuity: bool,
+    /// Once the segment is whole: how many parts it was announced in. Parts and segments
+    /// travel on two topics, so its last parts may still be on their way.
+    pub whole_in: Option<u32>,
 }
 
 impl PartRun {
     /// Whether its last part came: the next part is the next segment's first.
     pub fn complete(&self) -> bool {
         self.parts.last().is_some_and(|part| part.last)
+    }
+
+    /// Whether the segment is whole and every one of its parts is here: listed with it.
+    pub fn settled(&self) -> bool {
+        self.whole_in == Some(self.parts.len() as u32)
     }
 
     /// The part that comes after the run's newest: (segment, part) relative to its own.
@@ -75,14 +83,15 @@ impl Parts {
                     parts: Vec::new(),
                     program_date_time_ms: at.program_date_time_ms,
                     discontinuity: at.discontinuity,
+                    whole_in: None,
                 },
             );
         }
-        let Some(run) = self
-            .runs
-            .get_mut(&at.seq)
-            .filter(|run| run.parts.len() == at.index as usize && !run.complete())
-        else {
+        let Some(run) = self.runs.get_mut(&at.seq).filter(|run| {
+            run.parts.len() == at.index as usize
+                && !run.complete()
+                && run.whole_in.is_none_or(|count| at.index < count)
+        }) else {
             return false;
         };
         run.parts.push(part);
@@ -93,15 +102,17 @@ impl Parts {
         true
     }
 
-    /// Segment `seq` is whole, announced in `part_count` parts: its run stays listed only if it
-    /// holds every one of them.
+    /// Segment `seq` is whole, announced in `part_count` parts: its run is listed with it
+    /// once it holds every one of them (the last may come after the segment); a segment made
+    /// whole at once, or in fewer parts than the run has, drops the run.
     pub fn segment_done(&mut self, seq: u64, part_count: u32) {
-        if self
-            .runs
-            .get(&seq)
-            .is_some_and(|run| part_count == 0 || run.parts.len() != part_count as usize)
-        {
+        let Some(run) = self.runs.get_mut(&seq) else {
+            return;
+        };
+        if part_count == 0 || run.parts.len() > part_count as usize {
             self.runs.remove(&seq);
+        } else {
+            run.whole_in = Some(part_count);
         }
     }
 
@@ -110,9 +121,14 @@ impl Parts {
         (self.target_ms > 0).then_some(self.target_ms)
     }
 
-    /// The run of segment `seq`.
+    /// The run of segment `seq`, whole or not.
     pub fn run(&self, seq: u64) -> Option<&PartRun> {
         self.runs.get(&seq)
+    }
+
+    /// The run of whole segment `seq` if every one of its parts is here.
+    pub fn settled(&self, seq: u64) -> Option<&PartRun> {
+        self.runs.get(&seq).filter(|run| run.settled())
     }
 
     /// The parts so far of segment `seq`, the one being made after the newest whole segment.
@@ -165,10 +181,26 @@ mod tests {
         parts.apply(at(2, 0), HALF);
         parts.segment_done(1, 4);
         parts.segment_done(2, 4);
-        assert!(parts.run(1).is_some());
+        assert!(parts.settled(1).is_some());
         assert!(
-            parts.run(2).is_none(),
-            "three parts of segment 2 were missed"
+            parts.settled(2).is_none(),
+            "three parts of segment 2 are missing"
+        );
+        // They were on their way: the segment's event overtook them.
+        for index in 1..4 {
+            assert!(parts.apply(at(2, index), HALF));
+        }
+        assert!(parts.settled(2).is_some());
+        assert!(
+            !parts.apply(at(2, 4), HALF),
+            "no part beyond the segment's count"
+        );
+        parts.segment_done(3, 0);
+        parts.apply(at(3, 0), HALF);
+        parts.segment_done(3, 0);
+        assert!(
+            parts.run(3).is_none(),
+            "made whole at once: its parts are not listed"
         );
     }
 

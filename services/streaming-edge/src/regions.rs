@@ -171,10 +171,12 @@ async fn object_for_peer(
     let key = match RenditionFile::parse(&file) {
         Some(RenditionFile::Init) => blob_keys::init_segment(&id, &rendition),
         Some(RenditionFile::Segment(seq)) => blob_keys::media_segment(&id, &rendition, seq),
+        Some(RenditionFile::Part(seq, part)) => blob_keys::media_part(&id, &rendition, seq, part),
         _ => {
-            return Err(
-                Error::not_found(format!("{file:?} is not an init or media segment")).into(),
-            );
+            return Err(Error::not_found(format!(
+                "{file:?} is not an init segment, media segment or part"
+            ))
+            .into());
         }
     };
     let object = state.objects.get_local(&key).await?;

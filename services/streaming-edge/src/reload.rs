@@ -91,12 +91,13 @@ pub(crate) async fn part(
                 return Err(not_available(id));
             }
             let rendition = timeline.rendition(rendition);
-            let listed = rendition
-                .and_then(|r| r.parts().run(seq))
-                .is_some_and(|run| run.parts.len() > index as usize);
+            let run = rendition.and_then(|r| r.parts().run(seq));
+            let listed = run.is_some_and(|run| run.parts.len() > index as usize);
+            // Next, or known to come: its segment is whole and announced with it.
             let hinted = !timeline.is_complete()
-                && rendition.and_then(|r| low_latency::preload_hint(r, state.live_window))
-                    == Some((seq, index));
+                && (rendition.and_then(|r| low_latency::preload_hint(r, state.live_window))
+                    == Some((seq, index))
+                    || run.is_some_and(|run| run.whole_in.is_some_and(|count| index < count)));
             (
                 listed,
                 hinted,
@@ -106,8 +107,8 @@ pub(crate) async fn part(
         if listed {
             break;
         }
-        // Checked on every wake-up: a part that stops being next (its segment came whole
-        // without it) will never come.
+        // Checked on every wake-up: a part that stops being next and is not awaited (its
+        // segment came whole without it) will never come.
         if !hinted {
             return Err(Error::not_found(format!(
                 "part {index} of segment {seq} of {id}/{rendition} is neither listed nor next"
@@ -225,7 +226,7 @@ impl Listed {
         Listed {
             last_msn,
             last_parts: rendition
-                .and_then(|r| r.parts().run(last_msn))
+                .and_then(|r| r.parts().settled(last_msn))
                 .map_or(0, |run| run.parts.len() as u32),
             open: rendition
                 .filter(|_| newest.is_some())

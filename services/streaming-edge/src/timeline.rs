@@ -343,10 +343,14 @@ impl StreamTimeline {
         at: PartAt,
         part: Part,
     ) -> bool {
-        // A part that comes after its segment was whole (late, or delivered again) is not
-        // listed: the whole segment's run is settled.
+        // A part of a whole segment counts only where its run waits for it (the segment's
+        // event overtook it); otherwise the whole segment's run is settled.
         self.described(rendition, info).is_some_and(|timeline| {
-            timeline.segment(at.seq).is_none() && timeline.parts.apply(at, part)
+            let waited_for = timeline
+                .parts
+                .run(at.seq)
+                .is_some_and(|run| run.whole_in.is_some());
+            (timeline.segment(at.seq).is_none() || waited_for) && timeline.parts.apply(at, part)
         })
     }
 

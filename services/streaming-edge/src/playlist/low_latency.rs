@@ -58,7 +58,7 @@ pub(super) fn write_recent_parts(
 ) {
     let recent =
         media_end_ms - segment.program_date_time_ms < 3 * 1_000 * target_duration_secs as i64;
-    if let Some(run) = timeline.parts().run(segment.seq).filter(|_| recent) {
+    if let Some(run) = timeline.parts().settled(segment.seq).filter(|_| recent) {
         write_parts(out, segment.seq, run);
     }
 }
@@ -118,7 +118,7 @@ pub(super) fn write_rendition_report(
                 run.parts.len() - 1
             );
         }
-        None => match timeline.parts().run(newest) {
+        None => match timeline.parts().settled(newest) {
             Some(run) => {
                 let _ = writeln!(out, ",LAST-MSN={newest},LAST-PART={}", run.parts.len() - 1);
             }
