@@ -34,6 +34,12 @@ pub fn media_part(stream: &StreamId, rendition: &RenditionName, seq: u64, part: 
     format!("hls/{stream}/{rendition}/{seq}.{part}.m4s")
 }
 
+/// `hls/{stream_id}/parts/{seq}`: the one worker that makes the partial segments of segment
+/// `seq` (the first to write it). Without an extension it is no rendition's file.
+pub fn parts_claim(stream: &StreamId, seq: u64) -> String {
+    format!("hls/{stream}/parts/{seq}")
+}
+
 /// `hls/{stream_id}/`: everything the encoder wrote for a stream.
 pub fn stream_output_prefix(stream: &StreamId) -> String {
     format!("hls/{stream}/")
@@ -76,5 +82,6 @@ mod tests {
         assert_eq!(init_segment(&stream, &rendition), "hls/s1/720p/init.mp4");
         assert_eq!(media_segment(&stream, &rendition, 9), "hls/s1/720p/9.m4s");
         assert_eq!(stream_output_prefix(&stream), "hls/s1/");
+        assert_eq!(parts_claim(&stream, 9), "hls/s1/parts/9");
     }
 }

@@ -27,9 +27,11 @@ const MILLIS: Rational = Rational(1, 1000);
 /// Share of the part target that a part's source frames may fill: the rest absorbs timestamp
 /// rounding in video and whole AAC frames in audio.
 const FILL_PERCENT: i64 = 95;
-/// What the advertised part target adds to the cutting interval: an AAC frame at 44.1 kHz
-/// (23.2 ms) plus rounding.
+/// What the advertised part target adds to the cutting interval for video: timestamp
+/// rounding. Audio-only parts, cut in whole AAC frames, may also last one frame longer.
 const TARGET_MARGIN_MS: i64 = 25;
+/// Samples in one AAC-LC frame.
+const AAC_FRAME_SAMPLES: i64 = 1024;
 
 /// One partial segment of one rendition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,9 +175,17 @@ impl PartCutter {
     }
 
     /// The advertised part target once the grid is fixed.
-    fn advertised_target_ms(&self) -> u32 {
+    fn advertised_target_ms(&self, audio_only: bool) -> u32 {
         let span = self.grid.map_or(0, |(span, _)| span);
-        (rescale(span, VIDEO_TIME_BASE, MILLIS) + TARGET_MARGIN_MS) as u32
+        let audio_frame_ms = match (&self.audio_track, audio_only) {
+            // One AAC frame in the track's time base (1 / sample rate), rounded up.
+            (Some((_, time_base)), true) => {
+                let frame = rescale(AAC_FRAME_SAMPLES, *time_base, MILLIS);
+                frame + 2
+            }
+            _ => 0,
+        };
+        (rescale(span, VIDEO_TIME_BASE, MILLIS) + TARGET_MARGIN_MS.max(audio_frame_ms)) as u32
     }
 
     /// Fixes the boundaries from the source frame rate (or, without video, from the target).
@@ -267,7 +277,8 @@ impl PartCutter {
             let cut = &self.video[index];
             let closes = last && cut.video_taken + count == encoder.packets.len();
             let video = &encoder.packets[cut.video_taken..cut.video_taken + count];
-            let audio_count = self.audio_before(audio, cut.audio_taken, end, last);
+            // The segment's last part takes whatever audio is left; the others theirs.
+            let audio_count = self.audio_before(audio, cut.audio_taken, end, closes);
             let audio_slice = &audio[cut.audio_taken..cut.audio_taken + audio_count];
             let mut tracks = vec![Track {
                 parameters: encoder.parameters(),
@@ -338,12 +349,12 @@ impl PartCutter {
         }
     }
 
-    /// How many audio packets from `taken` start before `end` (all of them when `last`).
-    fn audio_before(&self, audio: &[Packet], taken: usize, end: i64, last: bool) -> usize {
+    /// How many audio packets from `taken` start before `end` (all of them when `rest`).
+    fn audio_before(&self, audio: &[Packet], taken: usize, end: i64, rest: bool) -> usize {
         let Some((_, time_base)) = &self.audio_track else {
             return 0;
         };
-        if last {
+        if rest {
             return audio.len() - taken;
         }
         let end = rescale(end, VIDEO_TIME_BASE, *time_base);
@@ -383,7 +394,7 @@ impl PartCutter {
             duration_ms: millis(end - start, main.time_base),
             independent: described.independent,
             last,
-            target_ms: self.advertised_target_ms(),
+            target_ms: self.advertised_target_ms(described.size.0 == 0),
             codecs,
             frame_rate_milli: described.frame_rate_milli,
         })

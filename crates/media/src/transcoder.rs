@@ -41,7 +41,9 @@ pub struct StreamTranscoder {
 struct ChunkSpan<'a> {
     seq: u64,
     pts_ms: i64,
-    duration_ms: Box<dyn Fn() -> u32 + 'a>,
+    /// `None` while the chunk has not been cut: a live chunk whose bytes ended before its cut
+    /// is a broken feed, not a chunk.
+    duration_ms: Box<dyn Fn() -> Option<u32> + 'a>,
 }
 
 /// The video side of the chunk being transcoded.
@@ -102,7 +104,7 @@ impl StreamTranscoder {
         let span = ChunkSpan {
             seq: input.seq,
             pts_ms: input.pts_ms,
-            duration_ms: Box::new(move || input.duration_ms),
+            duration_ms: Box::new(move || Some(input.duration_ms)),
         };
         match input.media {
             ChunkMedia::File(path) => {
@@ -138,7 +140,7 @@ impl StreamTranscoder {
         let span = ChunkSpan {
             seq: input.seq,
             pts_ms: input.pts_ms,
-            duration_ms: Box::new(move || duration.get().copied().unwrap_or(0)),
+            duration_ms: Box::new(move || duration.get().copied()),
         };
         self.transcode_source(source, span, on_part)
     }
@@ -207,7 +209,14 @@ impl StreamTranscoder {
         {
             self.receive_video(video_input, &mut video, &clock, &mut cutter)?;
         }
-        let span_end = (input.duration_ms)();
+        // FFmpeg's reader takes a read error for the end of the stream: a chunk whose feed
+        // broke off ends here too, and must not be finished as if it had been cut.
+        let span_end = (input.duration_ms)().ok_or_else(|| {
+            MediaError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the bytes of chunk {} ended before it was cut", input.seq),
+            ))
+        })?;
         hold_to_chunk_end(&mut video, input.seq, input.pts_ms, span_end)?;
         for encoder in &mut video.encoders {
             encoder.finish()?;

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,8 @@ pub(crate) struct LiveChunks {
 
 /// What to follow, and what with.
 pub(crate) struct FollowRequest {
+    /// This worker, as its parts claims name it.
+    pub worker: String,
     pub stream: StreamId,
     pub epoch: u32,
     pub seq: u64,
@@ -60,6 +63,8 @@ pub(crate) struct Following {
     seq: u64,
     started: Instant,
     cancel: CancellationToken,
+    /// Set once the stream's transcoder was given any of the chunk.
+    transcoding: Arc<AtomicBool>,
     task: JoinHandle<Result<(), Error>>,
 }
 
@@ -69,12 +74,14 @@ impl LiveChunks {
         let channel = self.channel(&request.feed_url)?;
         let cancel = CancellationToken::new();
         let stream = request.stream.clone();
+        let transcoding = Arc::new(AtomicBool::new(false));
         let following = Following {
             epoch: request.epoch,
             seq: request.seq,
             started: Instant::now(),
             cancel: cancel.clone(),
-            task: tokio::spawn(follow(channel, request, cancel)),
+            transcoding: transcoding.clone(),
+            task: tokio::spawn(follow(channel, request, cancel, transcoding)),
         };
         let mut all = self.following.lock().expect("following lock");
         all.retain(|_, f| !(f.task.is_finished() && f.started.elapsed() > FORGET_AFTER));
@@ -118,6 +125,13 @@ impl Following {
         (self.epoch, self.seq) == (epoch, seq)
     }
 
+    /// Tells, once the following ended, whether the stream's transcoder was given any of the
+    /// chunk (its audio state moved on).
+    pub fn touched_transcoder(&self) -> impl Fn() -> bool + use<> {
+        let transcoding = self.transcoding.clone();
+        move || transcoding.load(Ordering::Acquire)
+    }
+
     /// Waits for the chunk's segments to be announced, for up to `patience`.
     pub async fn finish(mut self, patience: Duration) -> Result<(), Error> {
         match tokio::time::timeout(patience, &mut self.task).await {
@@ -143,6 +157,7 @@ async fn follow(
     channel: Channel,
     request: FollowRequest,
     cancel: CancellationToken,
+    transcoding: Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let mut client = ChunkFeedClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let feed = v1::FollowChunkRequest {
@@ -161,10 +176,28 @@ async fn follow(
     }
     .ok_or_else(|| Error::unavailable("the chunk feed ended before any byte"))?;
     let chunk_start = (first.pts_ms, first.wall_clock_ms);
+    // One worker makes a chunk's parts: one that lost the stream while following it may
+    // still be at it when the new owner comes to the same chunk.
+    if !request
+        .output
+        .claim_parts(&request.stream, request.seq, &request.worker)
+        .await?
+    {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("another worker makes the parts of chunk {}", request.seq),
+        ));
+    }
 
     let (pieces, reader) = FeedReader::new();
     let duration = Arc::new(OnceLock::new());
-    let pump = tokio::spawn(pump(first, messages, pieces, duration.clone()));
+    // Stopped with this function, however it returns: the transcoder's reader breaks off.
+    let mut pump = AbortOnDrop(tokio::spawn(pump(
+        first,
+        messages,
+        pieces,
+        duration.clone(),
+    )));
     let (parts_out, mut parts) = tokio::sync::mpsc::unbounded_channel::<EncodedPart>();
     let input = LiveChunkInput {
         reader: Box::new(reader),
@@ -173,6 +206,7 @@ async fn follow(
         duration_ms: duration,
     };
     let transcoder = request.transcoder.clone();
+    transcoding.store(true, Ordering::Release);
     let transcode = tokio::task::spawn_blocking(move || {
         let mut transcoder = transcoder.lock().expect("transcoder lock");
         transcoder.transcode_live(input, &mut |part| {
@@ -196,7 +230,7 @@ async fn follow(
     if outcome.is_err() {
         // The transcoder stops at its next part or byte and frees the stream's transcoder.
         drop(parts);
-        pump.abort();
+        pump.0.abort();
     }
     let renditions = transcode
         .await
@@ -205,7 +239,7 @@ async fn follow(
     let mut renditions =
         renditions.map_err(|e| Error::unavailable(format!("live transcode failed: {e}")))?;
     let (stored, received) = tokio::select! {
-        stored = tokio::time::timeout(STORE_PATIENCE, pump) => stored
+        stored = tokio::time::timeout(STORE_PATIENCE, &mut pump.0) => stored
             .map_err(|_| Error::unavailable("the chunk was not made durable in time"))?
             .map_err(|e| Error::internal(format!("feed task: {e}")))??,
         () = cancel.cancelled() => return Err(cancelled()),
@@ -272,6 +306,15 @@ async fn pump(
 enum Piece {
     Bytes(Bytes),
     Cut,
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The transcoder's side of the feed: blocks for the next bytes, ends at the cut, and fails

@@ -34,6 +34,21 @@ pub(crate) struct SegmentOf<'a> {
 }
 
 impl Output {
+    /// Claims the making of segment `seq`'s parts for `worker`: false when another worker
+    /// claimed them first (it followed the chunk before this one took the stream over).
+    pub async fn claim_parts(
+        &self,
+        stream: &StreamId,
+        seq: u64,
+        worker: &str,
+    ) -> Result<bool, Error> {
+        let key = blob_keys::parts_claim(stream, seq);
+        Ok(self
+            .blob
+            .put_if_absent(&key, Bytes::from(worker.to_string()))
+            .await?)
+    }
+
     /// Writes a rendition's init and media segment, then announces the segment.
     pub async fn segment(&self, stream: &StreamId, segment: SegmentOf<'_>) -> Result<(), Error> {
         let SegmentOf {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use livecast_blob::BlobStore;
 use livecast_bus::EventBus;
-use livecast_core::{Error, ErrorKind, RegionName, StreamId};
+use livecast_core::{Error, ErrorKind, EventId, RegionName, StreamId};
 use livecast_media::{
     ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
     TranscodeOptions,
@@ -45,6 +45,8 @@ pub struct EncodeWorker {
     transcoders: Mutex<HashMap<StreamId, Arc<Mutex<StreamTranscoder>>>>,
     /// Chunks followed while ingest cuts them (when `options.low_delay`).
     live: LiveChunks,
+    /// This worker process, as its parts claims name it.
+    id: String,
 }
 
 impl EncodeWorker {
@@ -71,6 +73,7 @@ impl EncodeWorker {
             options,
             transcoders: Mutex::new(HashMap::new()),
             live: LiveChunks::default(),
+            id: EventId::generate().to_string(),
         })
     }
 
@@ -90,6 +93,7 @@ impl EncodeWorker {
             // The end of the stream and slate take the place of a chunk that was not cut.
             let media = !chunk.end_of_stream && !chunk.slate;
             if media && following.is(chunk.epoch, chunk.seq) {
+                let touched = following.touched_transcoder();
                 match following.finish(FOLLOW_PATIENCE).await {
                     Ok(()) => {
                         metrics::followed("announced");
@@ -99,6 +103,14 @@ impl EncodeWorker {
                     }
                     Err(error) => {
                         metrics::followed("fell_back");
+                        // The attempt may have fed part of the chunk's audio to the stream's
+                        // encoder: then the chunk is made again from a fresh start.
+                        if touched() {
+                            self.transcoders
+                                .lock()
+                                .expect("transcoders lock")
+                                .remove(&stream);
+                        }
                         tracing::info!(stream_id = %stream, seq = chunk.seq, %error, "chunk not made from its feed; transcoding it from the store");
                     }
                 }
@@ -128,6 +140,7 @@ impl EncodeWorker {
             return;
         };
         let request = FollowRequest {
+            worker: self.id.clone(),
             stream: stream.clone(),
             epoch: chunk.epoch,
             seq: chunk.seq + 1,

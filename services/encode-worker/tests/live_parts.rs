@@ -104,6 +104,7 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
     let mut live = feeds.open(&stream, 0, 0);
     for (seq, (media, pts_ms)) in chunks.into_iter().enumerate() {
         let seq = seq as u64;
+        let arrived_ms = livecast_core::time::now_millis();
         if seq == 1 {
             // The worker has joined and made chunk 0 from the store: it follows from here.
             until("segment 0", 60, || {
@@ -112,7 +113,7 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
             .await;
         }
         for end in (1..=20).map(|step| media.len() * step / 20) {
-            live.extend(&media[..end], pts_ms);
+            live.extend(&media[..end], pts_ms, arrived_ms);
             tokio::time::sleep(Duration::from_millis(100)).await;
             let killed_now = second.is_none()
                 && seq == KILLED_DURING

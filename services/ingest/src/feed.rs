@@ -80,11 +80,11 @@ impl LiveChunk {
         self.chunk.seq
     }
 
-    /// The chunk so far is `so_far` (starting at `pts_ms` on the stream timeline): whatever is
-    /// new of it goes to the followers.
-    pub fn extend(&self, so_far: &[u8], pts_ms: i64) {
+    /// The chunk so far is `so_far` (starting at `pts_ms` on the stream timeline, its first
+    /// frame arrived at `arrived_ms`): whatever is new of it goes to the followers.
+    pub fn extend(&self, so_far: &[u8], pts_ms: i64, arrived_ms: i64) {
         self.chunk.update(|growth| {
-            growth.opened.get_or_insert((pts_ms, now_millis()));
+            growth.opened.get_or_insert((pts_ms, arrived_ms));
             if so_far.len() > growth.len {
                 growth
                     .pieces
@@ -94,10 +94,12 @@ impl LiveChunk {
         });
     }
 
-    /// The chunk was cut as `bytes`: its last bytes go out, and no more follow.
+    /// The chunk was cut as `bytes`: its last bytes go out, and no more follow. A chunk that
+    /// came whole (HLS push) is taken to have begun `duration_ms` ago.
     pub fn cut(&self, bytes: &Bytes, pts_ms: i64, duration_ms: u32) {
         self.chunk.update(|growth| {
-            growth.opened.get_or_insert((pts_ms, now_millis()));
+            let began = now_millis() - i64::from(duration_ms);
+            growth.opened.get_or_insert((pts_ms, began));
             if bytes.len() > growth.len {
                 growth.pieces.push(bytes.slice(growth.len..));
                 growth.len = bytes.len();
@@ -319,13 +321,13 @@ mod tests {
         let feeds = Arc::new(ChunkFeeds::default());
         let service = ChunkFeedService::new(feeds.clone());
         let live = feeds.open(&id(), 2, 7);
-        live.extend(b"FLV head", 14_000);
+        live.extend(b"FLV head", 14_000, 1_000);
         let mut messages = follow(&service, 2, 7).await.expect("being cut");
         let first = messages.next().await.expect("message").expect("ok");
         assert_eq!((&first.data[..], first.pts_ms), (&b"FLV head"[..], 14_000));
-        assert!(first.wall_clock_ms > 0);
+        assert_eq!(first.wall_clock_ms, 1_000);
 
-        live.extend(b"FLV head+frame", 14_000);
+        live.extend(b"FLV head+frame", 14_000, 1_000);
         let second = messages.next().await.expect("message").expect("ok");
         assert_eq!((&second.data[..], second.pts_ms), (&b"+frame"[..], 0));
 
@@ -357,7 +359,7 @@ mod tests {
         let service = ChunkFeedService::new(feeds.clone());
         let live = feeds.open(&id(), 0, 0);
         let whole = Bytes::from(vec![7u8; 2 * MAX_MESSAGE_BYTES + 10]);
-        live.extend(&whole[..10], 0);
+        live.extend(&whole[..10], 0, 1_000);
         live.cut(&whole, 0, 2_000);
         let mut messages = follow(&service, 0, 0).await.expect("being cut");
         let mut sizes = Vec::new();

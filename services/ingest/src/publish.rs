@@ -26,6 +26,8 @@ pub struct ChunkSoFar<'a> {
     pub bytes: &'a [u8],
     /// Presentation time of its first frame, as [`MediaChunk::pts_ms`].
     pub pts_ms: i64,
+    /// When its first frame arrived, milliseconds since the Unix epoch.
+    pub arrived_ms: i64,
 }
 
 /// How a broadcaster left.

@@ -465,7 +465,7 @@ impl Publisher for StreamPublisher {
 
     fn growing(&mut self, so_far: ChunkSoFar) {
         if let Some(live) = &self.live {
-            live.extend(so_far.bytes, so_far.pts_ms);
+            live.extend(so_far.bytes, so_far.pts_ms, so_far.arrived_ms);
         }
     }
 

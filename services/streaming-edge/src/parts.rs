@@ -116,9 +116,18 @@ impl Parts {
         }
     }
 
-    /// The longest a part lasts (`PART-TARGET`), once any part was announced.
-    pub fn target_ms(&self) -> Option<u32> {
-        (self.target_ms > 0).then_some(self.target_ms)
+    /// The longest a part lasts (`PART-TARGET`), while parts come: any was announced, and the
+    /// segment after `newest` (the newest whole one) has some or one of the two newest whole
+    /// segments was listed in parts. A stream whose worker stopped making parts (falling back
+    /// to whole segments) stops advertising them, so no player waits on a hint that never comes.
+    pub fn target_ms(&self, newest: u64) -> Option<u32> {
+        let active = self.open(newest + 1).is_some()
+            || self.settled(newest).is_some()
+            || newest
+                .checked_sub(1)
+                .and_then(|seq| self.settled(seq))
+                .is_some();
+        (self.target_ms > 0 && active).then_some(self.target_ms)
     }
 
     /// The run of segment `seq`, whole or not.
@@ -160,14 +169,14 @@ mod tests {
     #[test]
     fn runs_grow_only_by_their_next_part() {
         let mut parts = Parts::default();
-        assert_eq!(parts.target_ms(), None);
+        assert_eq!(parts.target_ms(5), None);
         assert!(parts.apply(at(5, 0), HALF));
         assert!(!parts.apply(at(5, 2), HALF), "a hole");
         assert!(parts.apply(at(5, 1), HALF));
         assert!(!parts.apply(at(5, 1), HALF), "a repeat");
         assert!(!parts.apply(at(6, 1), HALF), "a run starts at part 0");
         assert_eq!(parts.run(5).unwrap().parts.len(), 2);
-        assert_eq!(parts.target_ms(), Some(500));
+        assert_eq!(parts.target_ms(4), Some(500));
         assert_eq!(parts.open(5).map(|run| run.parts.len()), Some(2));
         assert_eq!(parts.open(6), None);
     }

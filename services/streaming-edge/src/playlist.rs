@@ -111,7 +111,7 @@ pub fn media(
     };
     let (first, last) = (segments.first()?, segments.last()?);
     let target_duration_secs = timeline.target_duration_secs();
-    let part_target_ms = timeline.parts().target_ms().filter(|_| !complete);
+    let part_target_ms = timeline.parts().target_ms(last.seq).filter(|_| !complete);
     let skip_until_ms =
         delta::skip_until_ms(target_duration_secs, live_window).filter(|_| !complete);
     let media_end_ms = low_latency::media_end_ms(timeline, last);

@@ -343,15 +343,21 @@ impl StreamTimeline {
         at: PartAt,
         part: Part,
     ) -> bool {
+        // A part describes its rendition only until a segment does: a part's own bitrate swings
+        // with its frame types, and the master playlist's BANDWIDTH must not.
+        let Some(timeline) = self.described(rendition, None) else {
+            return false;
+        };
+        if timeline.info.is_none() {
+            timeline.info = info;
+        }
         // A part of a whole segment counts only where its run waits for it (the segment's
         // event overtook it); otherwise the whole segment's run is settled.
-        self.described(rendition, info).is_some_and(|timeline| {
-            let waited_for = timeline
-                .parts
-                .run(at.seq)
-                .is_some_and(|run| run.whole_in.is_some());
-            (timeline.segment(at.seq).is_none() || waited_for) && timeline.parts.apply(at, part)
-        })
+        let waited_for = timeline
+            .parts
+            .run(at.seq)
+            .is_some_and(|run| run.whole_in.is_some());
+        (timeline.segment(at.seq).is_none() || waited_for) && timeline.parts.apply(at, part)
     }
 
     /// The timeline of `rendition`, with what `info` says of it; none once the stream is gone.

@@ -116,6 +116,8 @@ pub(super) async fn serve(
 struct Publishing {
     publisher: Box<dyn Publisher>,
     chunker: FlvChunker,
+    /// The chunk being cut: where it starts and when its first tag arrived (Unix ms).
+    opened: Option<(i64, i64)>,
 }
 
 struct Connection {
@@ -322,6 +324,7 @@ impl Connection {
                 self.publishing = Some(Publishing {
                     publisher,
                     chunker: FlvChunker::new(self.config.chunk_target_ms),
+                    opened: None,
                 });
                 tracing::info!("rtmp publish started");
                 let answer = session.accept_request(request_id)?;
@@ -343,7 +346,14 @@ impl Connection {
         let Some(publishing) = self.publishing.as_mut() else {
             return Ok(());
         };
-        if let Some(chunk) = push(&mut publishing.chunker).map_err(Outcome::InvalidMedia)? {
+        let cut = push(&mut publishing.chunker).map_err(Outcome::InvalidMedia)?;
+        // Noted now, before storing the chunk this tag ended, which may take a while.
+        let now = livecast_core::time::now_millis();
+        let start = publishing.chunker.chunk_so_far().map(|(_, pts_ms)| pts_ms);
+        if start.is_some() && publishing.opened.map(|(pts_ms, _)| pts_ms) != start {
+            publishing.opened = start.map(|pts_ms| (pts_ms, now));
+        }
+        if let Some(chunk) = cut {
             tracing::debug!(
                 pts_ms = chunk.pts_ms,
                 duration_ms = chunk.duration_ms,
@@ -356,8 +366,14 @@ impl Connection {
                 .await
                 .map_err(Outcome::PublisherFailed)?;
         }
-        if let Some((bytes, pts_ms)) = publishing.chunker.chunk_so_far() {
-            publishing.publisher.growing(ChunkSoFar { bytes, pts_ms });
+        if let (Some((bytes, pts_ms)), Some((_, arrived_ms))) =
+            (publishing.chunker.chunk_so_far(), publishing.opened)
+        {
+            publishing.publisher.growing(ChunkSoFar {
+                bytes,
+                pts_ms,
+                arrived_ms,
+            });
         }
         Ok(())
     }

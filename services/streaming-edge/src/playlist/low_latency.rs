@@ -86,8 +86,8 @@ pub(super) fn write_open_segment(out: &mut String, timeline: &RenditionTimeline,
 /// parts: the one after the newest part, in the segment being made or, once its last part
 /// came, the first of the one after it.
 pub fn preload_hint(timeline: &RenditionTimeline, live_window: usize) -> Option<(u64, u32)> {
-    timeline.parts().target_ms()?;
     let newest = timeline.live_window(live_window).last()?.seq;
+    timeline.parts().target_ms(newest)?;
     let open = newest + 1;
     Some(
         timeline
