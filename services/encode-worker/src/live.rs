@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::output::{Output, SegmentOf};
+use crate::output::Output;
 
 /// Longest a message may be: ingest sends at most 1 MiB.
 const MAX_MESSAGE_BYTES: usize = 4 << 20;
@@ -55,6 +55,13 @@ pub(crate) struct FollowRequest {
     pub feed_url: String,
     pub transcoder: Arc<Mutex<StreamTranscoder>>,
     pub output: Arc<Output>,
+}
+
+/// A following that did not end with the chunk's segments announced.
+pub(crate) struct FollowFailed {
+    pub error: Error,
+    /// The stream's transcoder was given some of the chunk (its audio state moved on).
+    pub touched_transcoder: bool,
 }
 
 /// One chunk being followed.
@@ -125,24 +132,24 @@ impl Following {
         (self.epoch, self.seq) == (epoch, seq)
     }
 
-    /// Tells, once the following ended, whether the stream's transcoder was given any of the
-    /// chunk (its audio state moved on).
-    pub fn touched_transcoder(&self) -> impl Fn() -> bool + use<> {
-        let transcoding = self.transcoding.clone();
-        move || transcoding.load(Ordering::Acquire)
-    }
-
     /// Waits for the chunk's segments to be announced, for up to `patience`.
-    pub async fn finish(mut self, patience: Duration) -> Result<(), Error> {
-        match tokio::time::timeout(patience, &mut self.task).await {
-            Ok(outcome) => outcome.map_err(|e| Error::internal(format!("follow task: {e}")))?,
+    pub async fn finish(mut self, patience: Duration) -> Result<(), FollowFailed> {
+        let transcoding = self.transcoding.clone();
+        let outcome = match tokio::time::timeout(patience, &mut self.task).await {
+            Ok(outcome) => {
+                outcome.unwrap_or_else(|e| Err(Error::internal(format!("follow task: {e}"))))
+            }
             Err(_) => {
                 self.cancel().await;
                 Err(Error::unavailable(format!(
                     "following the chunk took longer than {patience:?}"
                 )))
             }
-        }
+        };
+        outcome.map_err(|error| FollowFailed {
+            error,
+            touched_transcoder: transcoding.load(Ordering::Acquire),
+        })
     }
 
     /// Stops following; returns once the stream's transcoder is free again.
@@ -236,7 +243,7 @@ async fn follow(
         .await
         .map_err(|e| Error::internal(format!("live transcode task: {e}")))?;
     outcome?;
-    let mut renditions =
+    let renditions =
         renditions.map_err(|e| Error::unavailable(format!("live transcode failed: {e}")))?;
     let (stored, received) = tokio::select! {
         stored = tokio::time::timeout(STORE_PATIENCE, &mut pump.0) => stored
@@ -251,20 +258,10 @@ async fn follow(
             stored.seq, stored.epoch, stored.size_bytes, request.epoch
         )));
     }
-    // Lowest first, as for chunks from the store.
-    renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
-    let ladder_size = renditions.len() as u32;
-    for rendition in &renditions {
-        let segment = SegmentOf {
-            chunk: &stored,
-            rendition,
-            ladder_size,
-            reason: "",
-            part_count: rendition.parts,
-        };
-        request.output.segment(stream, segment).await?;
-    }
-    Ok(())
+    request
+        .output
+        .segments(stream, &stored, renditions, "", true)
+        .await
 }
 
 /// Moves the feed's bytes to the transcoder's reader; returns the stored chunk and how many

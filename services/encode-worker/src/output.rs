@@ -14,6 +14,7 @@ use prost::Message;
 use crate::metrics;
 
 /// Where segments and parts go.
+#[derive(Clone)]
 pub(crate) struct Output {
     pub blob: Arc<dyn BlobStore>,
     pub bus: Arc<dyn EventBus>,
@@ -23,14 +24,14 @@ pub(crate) struct Output {
 }
 
 /// The segment of one rendition of one chunk, and how it came to be.
-pub(crate) struct SegmentOf<'a> {
-    pub chunk: &'a v1::SourceChunk,
-    pub rendition: &'a EncodedRendition,
-    pub ladder_size: u32,
+struct SegmentOf<'a> {
+    chunk: &'a v1::SourceChunk,
+    rendition: &'a EncodedRendition,
+    ladder_size: u32,
     /// Why a stand-in stands in (for slate).
-    pub reason: &'a str,
+    reason: &'a str,
     /// How many of its parts were announced before (0: made whole at once).
-    pub part_count: u32,
+    part_count: u32,
 }
 
 impl Output {
@@ -49,17 +50,46 @@ impl Output {
             .await?)
     }
 
-    /// Writes a rendition's init and media segment, then announces the segment.
-    pub async fn segment(&self, stream: &StreamId, segment: SegmentOf<'_>) -> Result<(), Error> {
+    /// Writes and announces every rendition of `chunk`, lowest first: a player that is behind
+    /// gets something to play soonest. `in_parts`: each was announced in its parts before
+    /// (a chunk followed while it was cut); `reason` says why a stand-in stands in.
+    pub async fn segments(
+        &self,
+        stream: &StreamId,
+        chunk: &v1::SourceChunk,
+        mut renditions: Vec<EncodedRendition>,
+        reason: &str,
+        in_parts: bool,
+    ) -> Result<(), Error> {
+        renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
+        let ladder_size = renditions.len() as u32;
+        for rendition in &renditions {
+            let segment = SegmentOf {
+                chunk,
+                rendition,
+                ladder_size,
+                reason,
+                part_count: if in_parts { rendition.parts } else { 0 },
+            };
+            self.segment(stream, segment).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a rendition's media segment (and init segment, unless its first part did),
+    /// then announces the segment.
+    async fn segment(&self, stream: &StreamId, segment: SegmentOf<'_>) -> Result<(), Error> {
         let SegmentOf {
             chunk, rendition, ..
         } = segment;
         let name = RenditionName::parse(rendition.name.clone())?;
         let init_key = blob_keys::init_segment(stream, &name);
         let segment_key = blob_keys::media_segment(stream, &name, chunk.seq);
-        self.blob
-            .put(&init_key, rendition.init_segment.clone())
-            .await?;
+        if segment.part_count == 0 {
+            self.blob
+                .put(&init_key, rendition.init_segment.clone())
+                .await?;
+        }
         self.blob
             .put(&segment_key, rendition.media_segment.clone())
             .await?;

@@ -16,7 +16,7 @@ use livecast_proto::v1;
 
 use crate::live::{FollowRequest, LiveChunks};
 use crate::metrics;
-use crate::output::{Output, SegmentOf};
+use crate::output::Output;
 
 /// How long the durable chunk's event waits for the same chunk followed live to be announced
 /// (normally done already: the feed said it was durable before the event went out).
@@ -79,9 +79,7 @@ impl EncodeWorker {
 
     /// Copies every segment to `backup` (another region's blob store) once it is announced.
     pub fn with_backup(mut self, backup: Arc<dyn BlobStore>) -> Self {
-        if let Some(output) = Arc::get_mut(&mut self.output) {
-            output.backup = Some(backup);
-        }
+        Arc::make_mut(&mut self.output).backup = Some(backup);
         self
     }
 
@@ -93,7 +91,6 @@ impl EncodeWorker {
             // The end of the stream and slate take the place of a chunk that was not cut.
             let media = !chunk.end_of_stream && !chunk.slate;
             if media && following.is(chunk.epoch, chunk.seq) {
-                let touched = following.touched_transcoder();
                 match following.finish(FOLLOW_PATIENCE).await {
                     Ok(()) => {
                         metrics::followed("announced");
@@ -101,17 +98,17 @@ impl EncodeWorker {
                         self.follow_next(&stream, chunk);
                         return Ok(ChunkOutcome::Encoded);
                     }
-                    Err(error) => {
+                    Err(failed) => {
                         metrics::followed("fell_back");
                         // The attempt may have fed part of the chunk's audio to the stream's
                         // encoder: then the chunk is made again from a fresh start.
-                        if touched() {
+                        if failed.touched_transcoder {
                             self.transcoders
                                 .lock()
                                 .expect("transcoders lock")
                                 .remove(&stream);
                         }
-                        tracing::info!(stream_id = %stream, seq = chunk.seq, %error, "chunk not made from its feed; transcoding it from the store");
+                        tracing::info!(stream_id = %stream, seq = chunk.seq, error = %failed.error, "chunk not made from its feed; transcoding it from the store");
                     }
                 }
             } else {
@@ -204,21 +201,10 @@ impl EncodeWorker {
             ChunkOutcome::BadInput => "bad_input",
             _ => "slate",
         });
-        let mut renditions = renditions;
-        // Lowest first: a player that is behind gets something to play soonest.
-        renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
-        let ladder_size = renditions.len() as u32;
-        for rendition in &renditions {
-            let segment = SegmentOf {
-                chunk,
-                rendition,
-                ladder_size,
-                reason: &reason,
-                // Parts are announced only for chunks followed while they were cut.
-                part_count: 0,
-            };
-            self.output.segment(stream, segment).await?;
-        }
+        // Parts are announced only for chunks followed while they were cut.
+        self.output
+            .segments(stream, chunk, renditions, &reason, false)
+            .await?;
         Ok(outcome)
     }
 
