@@ -196,24 +196,56 @@ fn a_chunk_transcoded_live_gives_the_segments_it_gives_from_the_store() {
 fn a_feed_that_breaks_is_an_error_not_a_segment() {
     let fx = fixtures();
     let bytes = std::fs::read(fx.path("chunk1.flv")).expect("chunk");
-    struct Broken(Vec<u8>, usize);
+    /// The chunk's first `sent` bytes, then a broken feed: an error, or an end with no cut.
+    struct Broken {
+        bytes: Vec<u8>,
+        sent: usize,
+        at: usize,
+        then_error: bool,
+    }
     impl Read for Broken {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.1 >= self.0.len() / 2 {
-                return Err(std::io::Error::other("feed lost"));
+            if self.at >= self.sent {
+                return match self.then_error {
+                    true => Err(std::io::Error::other("feed lost")),
+                    false => Ok(0),
+                };
             }
-            let n = buf.len().min(self.0.len() / 2 - self.1);
-            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
-            self.1 += n;
+            let n = buf.len().min(self.sent - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
             Ok(n)
         }
     }
-    let input = LiveChunkInput {
-        reader: Box::new(Broken(bytes, 0)),
-        seq: 1,
-        pts_ms: 2_000,
-        duration_ms: Arc::new(OnceLock::new()),
-    };
-    let result = transcoder().transcode_live(input, &mut |_| Ok(()));
-    assert!(result.is_err(), "half a chunk is not a segment");
+    // Mid-tag, and after the last byte but before the cut (every tag whole), the feed failing
+    // or just ending: never a segment.
+    for (sent, then_error) in [
+        (bytes.len() / 2, true),
+        (bytes.len(), true),
+        (bytes.len(), false),
+    ] {
+        let reader = Broken {
+            bytes: bytes.clone(),
+            sent,
+            at: 0,
+            then_error,
+        };
+        let input = LiveChunkInput {
+            reader: Box::new(reader),
+            seq: 1,
+            pts_ms: 2_000,
+            duration_ms: Arc::new(OnceLock::new()),
+        };
+        let mut last_parts = 0;
+        let result = transcoder().transcode_live(input, &mut |part| {
+            last_parts += usize::from(part.last);
+            Ok(())
+        });
+        assert!(
+            result.is_err(),
+            "{sent} of {} bytes, no cut, is not a segment",
+            bytes.len()
+        );
+        assert_eq!(last_parts, 0, "no part closes a chunk that was not cut");
+    }
 }

@@ -177,6 +177,8 @@ mod tests {
         assert!(!parts.apply(at(6, 1), HALF), "a run starts at part 0");
         assert_eq!(parts.run(5).unwrap().parts.len(), 2);
         assert_eq!(parts.target_ms(4), Some(500));
+        // Two whole segments later with no part since, parts are no longer advertised.
+        assert_eq!(parts.target_ms(7), None);
         assert_eq!(parts.open(5).map(|run| run.parts.len()), Some(2));
         assert_eq!(parts.open(6), None);
     }
