@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "../../proto/livecast/v1/events.proto",
         "../../proto/livecast/v1/catalogue.proto",
         "../../proto/livecast/v1/ingest.proto",
+        "../../proto/livecast/v1/worker.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

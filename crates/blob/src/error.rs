@@ -111,7 +111,7 @@ impl BlobError {
 
 impl From<BlobError> for Error {
     fn from(error: BlobError) -> Self {
-        Error::new(error.kind(), error.to_string())
+        Error::new(error.kind(), error.to_string()).with_source(error)
     }
 }
 

@@ -52,7 +52,7 @@ impl From<BusError> for Error {
                 ErrorKind::Internal
             }
         };
-        Error::new(kind, error.to_string())
+        Error::new(kind, error.to_string()).with_source(error)
     }
 }
 

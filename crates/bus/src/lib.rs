@@ -22,11 +22,14 @@ mod in_process;
 mod kafka;
 mod kafka_inbox;
 mod kafka_subscription;
+mod metrics;
 
 use std::sync::Arc;
 
 pub use config::{BusConfig, KafkaSettings};
-pub use consume::{consume, consume_from, ensure_topics, is_permanent, subscribe_until_ready};
+pub use consume::{
+    consume, consume_from, consume_with_give_up, ensure_topics, subscribe_until_ready,
+};
 pub use error::BusError;
 pub use in_process::{DEFAULT_RETENTION_PER_PARTITION, InProcessBus};
 pub use kafka::KafkaBus;

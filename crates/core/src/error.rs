@@ -112,13 +112,49 @@ impl ErrorKind {
     }
 }
 
-/// A failure with a kind and a message a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Whether doing the same again may succeed, as the code that failed knows it. A consumer of
+/// the event bus acts on it: it skips, retries, or retries a few times and then sets aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Retry {
+    /// The same request fails the same way: report it and move on.
+    Never,
+    /// Something it depends on is away: try again, for as long as it takes.
+    Later,
+    /// Something may be missing for a while (a replica behind, an object not visible yet): try
+    /// again up to this many attempts in all, then give up on it.
+    Budget(u32),
+}
+
+impl ErrorKind {
+    /// What a failure of this kind usually means for a retry, when whoever reports it says no
+    /// more: a request at fault fails again, a backend that is away may come back.
+    pub fn usual_retry(self) -> Retry {
+        match self {
+            ErrorKind::Unavailable | ErrorKind::Internal => Retry::Later,
+            ErrorKind::InvalidArgument
+            | ErrorKind::Unauthenticated
+            | ErrorKind::PermissionDenied
+            | ErrorKind::NotFound
+            | ErrorKind::AlreadyExists
+            | ErrorKind::Conflict
+            | ErrorKind::PayloadTooLarge => Retry::Never,
+        }
+    }
+}
+
+type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure with a kind and a message a person can act on, whether retrying may help, and the
+/// error that caused it.
+#[derive(Debug, Clone)]
 pub struct Error {
     /// What kind of failure this is.
     pub kind: ErrorKind,
     /// What happened, for the client.
     pub message: String,
+    /// Whether trying again may succeed.
+    pub retry: Retry,
+    source: Option<Cause>,
 }
 
 impl fmt::Display for Error {
@@ -127,12 +163,31 @@ impl fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two errors are the same failure when kind, message and retry agree; the cause is context.
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.message, self.retry) == (other.kind, &other.message, other.retry)
+    }
+}
+
+impl Eq for Error {}
+
 impl Error {
-    /// An error of `kind` with `message`.
+    /// An error of `kind` with `message`, retried as such failures usually are.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
             message: message.into(),
+            retry: kind.usual_retry(),
+            source: None,
         }
     }
 
@@ -159,6 +214,18 @@ impl Error {
     /// An unexpected failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Internal, message)
+    }
+
+    /// The same error, caused by `cause`.
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(cause));
+        self
+    }
+
+    /// The same error, retried as `retry` says.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 }
 
@@ -188,6 +255,23 @@ mod tests {
         assert_eq!(
             ErrorKind::InvalidArgument.grpc_code(),
             GrpcCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn an_error_keeps_its_cause_and_says_whether_to_retry() {
+        let io = std::io::Error::other("disk on fire");
+        let error = Error::internal("cannot write").with_source(io);
+        let cause = std::error::Error::source(&error).expect("a cause");
+        assert_eq!(cause.to_string(), "disk on fire");
+        assert_eq!(error.retry, Retry::Later);
+        assert_eq!(Error::invalid("bad id").retry, Retry::Never);
+        let missing = Error::not_found("chunk").with_retry(Retry::Budget(5));
+        assert_eq!(missing.retry, Retry::Budget(5));
+        assert_ne!(
+            missing,
+            Error::not_found("chunk"),
+            "retry is part of the failure"
         );
     }
 }

@@ -12,7 +12,7 @@ pub mod records;
 pub mod secret;
 pub mod time;
 
-pub use error::{Error, ErrorKind, GrpcCode};
+pub use error::{Error, ErrorKind, GrpcCode, Retry};
 pub use ids::{EventId, RegionName, RenditionName, StreamId};
 pub use lifecycle::StreamStatus;
 pub use readiness::ReadinessCheck;

@@ -89,6 +89,16 @@ impl AudioTrack {
         }
     }
 
+    /// Where copied audio continues (rate and next packet start, in samples), if it does.
+    pub fn copy_continuity(&self) -> Option<(u32, i64)> {
+        self.copy_next
+    }
+
+    /// Continues copied audio from where another transcoder of the stream left it.
+    pub fn continue_copy_from(&mut self, next: Option<(u32, i64)>) {
+        self.copy_next = next;
+    }
+
     pub fn begin_chunk(&self) -> ChunkAudioState {
         ChunkAudioState {
             mode: None,

@@ -38,7 +38,7 @@ use std::{
 pub use error::MediaError;
 pub use ladder::{AUDIO_RENDITION, Ladder, Rung};
 pub use parts::EncodedPart;
-pub use transcoder::StreamTranscoder;
+pub use transcoder::{Continuity, StreamTranscoder};
 
 /// Encoder settings shared by every chunk of a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

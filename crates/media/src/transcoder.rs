@@ -22,6 +22,15 @@ use crate::{
 const FALLBACK_FRAME_RATE: Rational = Rational(30, 1);
 const MILLIS: Rational = Rational(1, 1000);
 
+/// Where a stream's encoding stands between two chunks, as far as the bytes of the next chunk
+/// depend on it: video encoders start afresh with every chunk, copied AAC keeps its sample-exact
+/// timeline (the source's millisecond timestamps are rounded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Continuity {
+    /// Sample rate and start of the next copied AAC packet, in samples on the stream timeline.
+    pub copied_audio: Option<(u32, i64)>,
+}
+
 /// Transcodes the chunks of one live stream, in order.
 ///
 /// Keeps what must not change between chunks: the renditions chosen from the first picture
@@ -90,6 +99,19 @@ impl StreamTranscoder {
             audio,
             still: None,
         })
+    }
+
+    /// What another transcoder needs to take this stream up at the next chunk and make the same
+    /// bytes as this one would (a standby joining a live stream).
+    pub fn continuity(&self) -> Continuity {
+        Continuity {
+            copied_audio: self.audio.copy_continuity(),
+        }
+    }
+
+    /// Takes the stream up where `continuity` says another transcoder left it.
+    pub fn continue_from(&mut self, continuity: Continuity) {
+        self.audio.continue_copy_from(continuity.copied_audio);
     }
 
     /// Transcodes one chunk into every rendition that fits the source, plus audio only.

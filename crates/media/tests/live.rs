@@ -249,3 +249,43 @@ fn a_feed_that_breaks_is_an_error_not_a_segment() {
         assert_eq!(last_parts, 0, "no part closes a chunk that was not cut");
     }
 }
+
+/// A standby encoder joins a stream at any chunk and continues what the primary began inside
+/// a group of pictures: that is sound only if it makes the same bytes. Two transcoders, one
+/// that made the stream's first chunk and one that joins at the second where the first says
+/// the stream stands, give the same parts.
+#[test]
+fn a_transcoder_joining_mid_stream_makes_the_same_parts_as_the_one_that_began_it() {
+    let fx = fixtures();
+    let (first, path) = (fx.path("chunk0.flv"), fx.path("chunk1.flv"));
+    let pts_ms = ingest_pts_ms(&path);
+    let mut primary = transcoder();
+    primary
+        .transcode(&chunk(&first, 0, ingest_pts_ms(&first)))
+        .expect("first chunk");
+    let mut standby = transcoder();
+    standby.continue_from(primary.continuity());
+    let bytes = std::fs::read(&path).expect("chunk");
+    let from_primary = transcode_live(primary, bytes.clone(), pts_ms);
+    let from_standby = transcode_live(standby, bytes, pts_ms);
+    let key = |run: &LiveRun| -> BTreeMap<(String, u32), Vec<u8>> {
+        run.parts
+            .iter()
+            .map(|(part, _)| ((part.name.clone(), part.index), part.media.to_vec()))
+            .collect()
+    };
+    let (primary_parts, standby_parts) = (key(&from_primary), key(&from_standby));
+    assert_eq!(
+        primary_parts.keys().collect::<Vec<_>>(),
+        standby_parts.keys().collect::<Vec<_>>()
+    );
+    let differing: Vec<_> = primary_parts
+        .iter()
+        .filter(|(at, bytes)| *bytes != &standby_parts[*at])
+        .map(|(at, _)| at.clone())
+        .collect();
+    assert!(differing.is_empty(), "{differing:?} differ");
+    for (a, b) in from_primary.renditions.iter().zip(&from_standby.renditions) {
+        assert_eq!(a.init_segment, b.init_segment, "{}: init segment", a.name);
+    }
+}

@@ -82,7 +82,7 @@ impl MetadataError {
 
 impl From<MetadataError> for Error {
     fn from(error: MetadataError) -> Self {
-        Error::new(error.kind(), error.to_string())
+        Error::new(error.kind(), error.to_string()).with_source(error)
     }
 }
 

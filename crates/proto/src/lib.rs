@@ -20,4 +20,8 @@ pub mod topics {
     pub const SEGMENTS: &str = "livecast.segments";
     /// Partial segments of segments still being made (`PartReady`, Low-Latency HLS).
     pub const PARTS: &str = "livecast.parts";
+    /// Encode workers saying they are alive (`WorkerHeartbeat`).
+    pub const WORKERS: &str = "livecast.workers";
+    /// Messages a consumer gave up on after its retry budget (`DeadLetter`).
+    pub const DEAD_LETTERS: &str = "livecast.dead-letters";
 }

@@ -54,7 +54,9 @@ pub fn spawn(catalogue: Catalogue, bus: Arc<dyn EventBus>, shutdown: Shutdown) {
 fn counted(topic: &str, result: Result<(), Error>) -> Result<(), Error> {
     match &result {
         Ok(()) => metrics::event(topic, "applied"),
-        Err(error) if livecast_bus::is_permanent(error) => metrics::event(topic, "rejected"),
+        Err(error) if error.retry == livecast_core::Retry::Never => {
+            metrics::event(topic, "rejected")
+        }
         Err(_) => {}
     }
     result

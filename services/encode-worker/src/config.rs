@@ -15,6 +15,8 @@ use serde::Deserialize;
 pub struct Config {
     /// Probes and metrics.
     pub http: HttpConfig,
+    /// Where other workers reach this one's `Standby` service (gRPC).
+    pub grpc_addr: SocketAddr,
     /// This region's name (stamped on the segments it announces).
     pub region: String,
     /// How chunks are transcoded.
@@ -29,6 +31,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             http: HttpConfig::on(SocketAddr::from(([127, 0, 0, 1], 8083))),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50053)),
             region: "local".into(),
             worker: WorkerSettings::default(),
             blob: BlobConfig::Local {
@@ -67,6 +70,20 @@ pub struct WorkerSettings {
     /// Ingest's `chunk_target_ms`: where segments are expected to end (no keyframe is forced
     /// just before).
     pub chunk_target_ms: u32,
+    /// Keep a hot standby on another worker for every live stream this worker makes parts of:
+    /// it encodes the same chunks in step and publishes in this worker's place within
+    /// `standby_lease_ms` if this worker goes. Doubles the CPU and memory of live encoding.
+    pub standby: bool,
+    /// How long a standby waits without a word from its primary before taking over.
+    pub standby_lease_ms: u32,
+    /// Where other workers reach this one's `Standby` service, e.g. `http://10.0.0.9:50053`
+    /// (in Kubernetes, the pod's address). Empty: taken from the gRPC listener when it is
+    /// bound to a specific address; otherwise this worker is never anyone's standby.
+    pub standby_url: String,
+    /// x264 threads per rendition; 0 lets x264 choose from the core count. A standby can only
+    /// carry on a group of pictures its primary began when both make the same bytes, which
+    /// needs the same thread count: set it on a fleet of mixed machines.
+    pub x264_threads: u32,
 }
 
 /// One rung of the ladder.
@@ -103,6 +120,10 @@ impl Default for WorkerSettings {
             low_latency: true,
             part_target_ms: TranscodeOptions::default().part_target_ms,
             chunk_target_ms: TranscodeOptions::default().chunk_target_ms,
+            standby: true,
+            standby_lease_ms: 400,
+            standby_url: String::new(),
+            x264_threads: 0,
         }
     }
 }
@@ -124,6 +145,7 @@ impl WorkerSettings {
     pub fn transcode_options(&self) -> TranscodeOptions {
         TranscodeOptions {
             preset: self.preset.clone(),
+            x264_threads: self.x264_threads,
             low_delay: self.low_latency,
             part_target_ms: self.part_target_ms,
             chunk_target_ms: self.chunk_target_ms,

@@ -5,11 +5,15 @@
 
 pub mod config;
 mod live;
+mod members;
 mod metrics;
 mod output;
+mod transcoders;
 pub mod worker;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -36,19 +40,27 @@ pub struct WorkerService {
     bus: Arc<dyn EventBus>,
     concurrency: usize,
     group: String,
+    standby_url: String,
 }
 
 impl WorkerService {
-    /// Wires the worker to its backends, creating the topics it uses.
+    /// Wires the worker to its backends, creating the topics it uses. `standby_url` is where
+    /// other workers reach this one's `Standby` service (empty: nowhere).
     pub async fn new(
         blob: Arc<dyn BlobStore>,
         bus: Arc<dyn EventBus>,
         region: RegionName,
         settings: &WorkerSettings,
+        standby_url: String,
     ) -> anyhow::Result<Self> {
         livecast_bus::ensure_topics(
             &bus,
-            &[topics::CHUNKS, topics::SEGMENTS, topics::PARTS],
+            &[
+                topics::CHUNKS,
+                topics::SEGMENTS,
+                topics::PARTS,
+                topics::WORKERS,
+            ],
             settings.topic_partitions,
         )
         .await;
@@ -65,12 +77,18 @@ impl WorkerService {
                 .context("cannot open the backup region's blob store")?;
             worker = worker.with_backup(replica);
         }
+        let worker = worker.with_live(live::LiveSettings {
+            standby: settings.standby,
+            lease: Duration::from_millis(u64::from(settings.standby_lease_ms.max(100))),
+            group: settings.group.clone(),
+        });
         Ok(WorkerService {
             worker: Arc::new(worker),
             blob,
             bus,
             concurrency: settings.concurrency(),
             group: settings.group.clone(),
+            standby_url,
         })
     }
 
@@ -81,22 +99,56 @@ impl WorkerService {
             .with(livecast_bus::readiness_check(self.bus.clone()))
     }
 
-    /// Starts one consumer-group member per transcode slot; they stop at `shutdown`, leaving
-    /// an unfinished chunk uncommitted for another worker.
+    /// The `Standby` gRPC service other workers' primaries call.
+    pub fn standby_service(
+        &self,
+    ) -> v1::standby_server::StandbyServer<impl v1::standby_server::Standby> {
+        v1::standby_server::StandbyServer::new(live::StandbyService::new(
+            self.worker.live().clone(),
+        ))
+    }
+
+    /// Starts one consumer-group member per transcode slot and the heartbeats; they stop at
+    /// `shutdown`, leaving an unfinished chunk uncommitted for another worker, and the live
+    /// streams to their standbys.
     pub fn spawn(&self, shutdown: Shutdown) {
+        let worker = self.worker.clone();
+        let live = worker.live().clone();
+        members::spawn(
+            self.bus.clone(),
+            worker.members().clone(),
+            self.standby_url.clone(),
+            move || live.counts(),
+            shutdown.clone(),
+        );
+        {
+            let (worker, shutdown) = (worker.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                worker.stop();
+            });
+        }
+        tracing::info!(worker = worker.id(), standby_url = %self.standby_url, "encode worker started");
         for _ in 0..self.concurrency {
-            let worker = self.worker.clone();
-            tokio::spawn(livecast_bus::consume(
+            let (handler, giver) = (worker.clone(), worker.clone());
+            tokio::spawn(livecast_bus::consume_with_give_up(
                 self.bus.clone(),
                 topics::CHUNKS,
                 SubscribeOptions::earliest(self.group.clone()),
                 shutdown.clone(),
                 move |message| {
-                    let worker = worker.clone();
+                    let worker = handler.clone();
                     async move {
-                        let chunk = v1::SourceChunk::decode(message.payload.as_ref())
-                            .map_err(|e| Error::invalid(format!("undecodable SourceChunk: {e}")))?;
+                        let chunk = decode_chunk(&message.payload)?;
                         worker.handle(&chunk).await.map(|_| ())
+                    }
+                },
+                move |message, error| {
+                    let worker = giver.clone();
+                    async move {
+                        if let Ok(chunk) = decode_chunk(&message.payload) {
+                            worker.give_up(&chunk, &error).await;
+                        }
                     }
                 },
             ));
@@ -104,8 +156,32 @@ impl WorkerService {
     }
 }
 
+fn decode_chunk(payload: &[u8]) -> Result<v1::SourceChunk, Error> {
+    v1::SourceChunk::decode(payload)
+        .map_err(|e| Error::invalid(format!("undecodable SourceChunk: {e}")).with_source(e))
+}
+
+/// Where other workers reach this one: `configured`, or the gRPC listener's address when it is
+/// bound to a specific one (a wildcard address names no host others can use).
+pub fn standby_url(configured: &str, grpc: SocketAddr) -> String {
+    match configured {
+        "" if grpc.ip().is_unspecified() => String::new(),
+        "" => format!("http://{grpc}"),
+        url => url.to_string(),
+    }
+}
+
+/// The listeners the standalone worker serves on, bound by the caller (port 0 in tests).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Probes and metrics.
+    pub http: TcpListener,
+    /// The `Standby` service.
+    pub grpc: TcpListener,
+}
+
 /// Runs the standalone worker until `shutdown`.
-pub async fn run(config: Config, http: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     let region = RegionName::parse(config.region.clone()).context("invalid region")?;
     let blob = livecast_blob::open(&config.blob)
         .await
@@ -113,14 +189,23 @@ pub async fn run(config: Config, http: TcpListener, shutdown: Shutdown) -> anyho
     let bus = livecast_bus::open(&config.bus)
         .await
         .context("cannot open the event bus")?;
-    let service = WorkerService::new(blob, bus, region, &config.worker).await?;
+    let standby_url = standby_url(&config.worker.standby_url, listeners.grpc.local_addr()?);
+    let service = WorkerService::new(blob, bus, region, &config.worker, standby_url).await?;
     service.spawn(shutdown.clone());
-    livecast_service::http::serve_service(
-        http,
+    let grpc = tonic::transport::Server::builder()
+        .add_service(service.standby_service())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listeners.grpc),
+            shutdown.clone().cancelled_owned(),
+        );
+    let http = livecast_service::http::serve_service(
+        listeners.http,
         Router::new(),
         service.readiness(),
         &config.http,
         shutdown,
-    )
-    .await
+    );
+    let (grpc, http) = tokio::join!(grpc, http);
+    grpc.context("gRPC server failed")?;
+    http
 }

@@ -1,9 +1,12 @@
-use livecast_encode_worker::{Config, run};
+use livecast_encode_worker::{Config, Listeners, run};
 
 fn main() -> anyhow::Result<()> {
     livecast_service::runtime::main_with("encode-worker", |config: Config, shutdown| async move {
-        let http = livecast_service::listen(config.http.addr)?;
-        tracing::info!(http = %config.http.addr, "encode-worker listening");
-        run(config, http, shutdown).await
+        let listeners = Listeners {
+            http: livecast_service::listen(config.http.addr)?,
+            grpc: livecast_service::listen(config.grpc_addr)?,
+        };
+        tracing::info!(http = %config.http.addr, grpc = %config.grpc_addr, "encode-worker listening");
+        run(config, listeners, shutdown).await
     })
 }

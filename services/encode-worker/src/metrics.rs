@@ -89,3 +89,34 @@ pub fn part() {
 pub fn followed(outcome: &str) {
     FOLLOWED.with_label_values(&[outcome]).inc();
 }
+
+static TAKEOVERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_standby_takeovers_total",
+        "Live streams this worker took over as their standby when the primary went.",
+        &[],
+    )
+});
+
+static LIVE_STREAMS: LazyLock<prometheus::IntGaugeVec> = LazyLock::new(|| {
+    livecast_service::metrics::gauge_vec(
+        "livecast_worker_live_streams",
+        "Live streams this worker encodes as ingest cuts them, by role (primary, standby).",
+        &["role"],
+    )
+});
+
+/// Counts a standby taking a stream over.
+pub fn takeover() {
+    TAKEOVERS.with_label_values::<&str>(&[]).inc();
+}
+
+/// Sets how many live streams this worker encodes as primary and as standby.
+pub fn live_streams((primary, standby): (u32, u32)) {
+    LIVE_STREAMS
+        .with_label_values(&["primary"])
+        .set(i64::from(primary));
+    LIVE_STREAMS
+        .with_label_values(&["standby"])
+        .set(i64::from(standby));
+}

@@ -23,6 +23,35 @@ pub(crate) struct Output {
     pub backup: Option<Arc<dyn BlobStore>>,
 }
 
+/// Who makes a chunk's parts and whether it announced the chunk whole: the object under
+/// `hls/{stream}/parts/{seq}`, the worker's id on its first line and `announced` on the second
+/// once the segments are out. The owner of the durable chunk reads it to know whether the
+/// chunk was made live (by whichever worker) before it commits the chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartsClaim {
+    pub worker: String,
+    pub announced: bool,
+}
+
+impl PartsClaim {
+    fn encode(&self) -> Bytes {
+        let mut text = format!("{}\n", self.worker);
+        if self.announced {
+            text.push_str("announced\n");
+        }
+        Bytes::from(text)
+    }
+
+    fn decode(bytes: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = text.lines();
+        PartsClaim {
+            worker: lines.next().unwrap_or_default().to_string(),
+            announced: lines.next() == Some("announced"),
+        }
+    }
+}
+
 /// The segment of one rendition of one chunk, and how it came to be.
 struct SegmentOf<'a> {
     chunk: &'a v1::SourceChunk,
@@ -44,32 +73,75 @@ impl Output {
         worker: &str,
     ) -> Result<bool, Error> {
         let key = blob_keys::parts_claim(stream, seq);
-        Ok(self
-            .blob
-            .put_if_absent(&key, Bytes::from(worker.to_string()))
-            .await?)
+        let claim = PartsClaim {
+            worker: worker.to_string(),
+            announced: false,
+        };
+        Ok(self.blob.put_if_absent(&key, claim.encode()).await?)
+    }
+
+    /// Takes the claim on segment `seq` over for `worker`, whoever held it (a standby taking
+    /// over, or the owner of the durable chunk making it from the store).
+    pub async fn take_claim(&self, stream: &StreamId, seq: u64, worker: &str) -> Result<(), Error> {
+        let claim = PartsClaim {
+            worker: worker.to_string(),
+            announced: false,
+        };
+        self.put_claim(stream, seq, &claim).await
+    }
+
+    /// Records that `worker` announced segment `seq` whole.
+    pub async fn mark_announced(
+        &self,
+        stream: &StreamId,
+        seq: u64,
+        worker: &str,
+    ) -> Result<(), Error> {
+        let claim = PartsClaim {
+            worker: worker.to_string(),
+            announced: true,
+        };
+        self.put_claim(stream, seq, &claim).await
+    }
+
+    /// The claim on segment `seq`, if any worker made or makes it live.
+    pub async fn claim(&self, stream: &StreamId, seq: u64) -> Result<Option<PartsClaim>, Error> {
+        match self.blob.get(&blob_keys::parts_claim(stream, seq)).await {
+            Ok(bytes) => Ok(Some(PartsClaim::decode(&bytes))),
+            Err(livecast_blob::BlobError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn put_claim(
+        &self,
+        stream: &StreamId,
+        seq: u64,
+        claim: &PartsClaim,
+    ) -> Result<(), Error> {
+        let key = blob_keys::parts_claim(stream, seq);
+        Ok(self.blob.put(&key, claim.encode()).await?)
     }
 
     /// Writes and announces every rendition of `chunk`, lowest first: a player that is behind
-    /// gets something to play soonest. `in_parts`: each was announced in its parts before
-    /// (a chunk followed while it was cut); `reason` says why a stand-in stands in.
+    /// gets something to play soonest. Each rendition comes with how many of its parts were
+    /// announced before (0: made whole at once); `reason` says why a stand-in stands in.
     pub async fn segments(
         &self,
         stream: &StreamId,
         chunk: &v1::SourceChunk,
-        mut renditions: Vec<EncodedRendition>,
+        mut renditions: Vec<(EncodedRendition, u32)>,
         reason: &str,
-        in_parts: bool,
     ) -> Result<(), Error> {
-        renditions.sort_by_key(|r| (!r.audio_only, r.bandwidth));
+        renditions.sort_by_key(|(r, _)| (!r.audio_only, r.bandwidth));
         let ladder_size = renditions.len() as u32;
-        for rendition in &renditions {
+        for (rendition, part_count) in &renditions {
             let segment = SegmentOf {
                 chunk,
                 rendition,
                 ladder_size,
                 reason,
-                part_count: if in_parts { rendition.parts } else { 0 },
+                part_count: *part_count,
             };
             self.segment(stream, segment).await?;
         }

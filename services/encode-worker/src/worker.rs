@@ -1,26 +1,33 @@
-//! Turning one source chunk into every rendition of the ladder: read it from the blob store,
-//! transcode it off the reactor, write the CMAF segments, announce them.
+//! The owner of a stream's durable chunks: for each `SourceChunk` of its partitions, commit it
+//! once a live encoder (here or on another worker) announced it, or transcode it from the blob
+//! store off the reactor, write the CMAF segments and announce them; then keep the stream
+//! encoded live from the next chunk on.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use livecast_blob::BlobStore;
+use bytes::Bytes;
+use livecast_blob::{BlobError, BlobStore};
 use livecast_bus::EventBus;
-use livecast_core::{Error, ErrorKind, EventId, RegionName, StreamId};
+use livecast_core::{Error, EventId, RegionName, Retry, StreamId, blob_keys};
 use livecast_media::{
     ChunkMedia, EncodedRendition, Ladder, MediaError, SourceChunkInput, StreamTranscoder,
     TranscodeOptions,
 };
 use livecast_proto::v1;
+use tokio_util::sync::CancellationToken;
 
-use crate::live::{FollowRequest, LiveChunks};
+use crate::live::{LiveSettings, LiveStreams, MadeLive, NextChunk};
+use crate::members::Members;
 use crate::metrics;
 use crate::output::Output;
+use crate::transcoders::Transcoders;
 
-/// How long the durable chunk's event waits for the same chunk followed live to be announced
-/// (normally done already: the feed said it was durable before the event went out).
-const FOLLOW_PATIENCE: Duration = Duration::from_secs(15);
+/// Attempts at a chunk whose source is missing from the blob store (a replica behind, a store
+/// hiccup) before it is set aside and slated: about 25 s with the consume loop's backoff.
+const SOURCE_ATTEMPTS: u32 = 8;
+/// Attempts at a chunk the transcoder fails on for reasons of its own.
+const TRANSCODE_ATTEMPTS: u32 = 5;
 
 /// What became of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +46,18 @@ pub enum ChunkOutcome {
 /// Transcodes chunks; shared by every consumer task of the process.
 pub struct EncodeWorker {
     output: Arc<Output>,
-    ladder: Ladder,
+    transcoders: Arc<Transcoders>,
+    live: Arc<LiveStreams>,
+    members: Arc<Members>,
     options: TranscodeOptions,
-    /// One transcoder per live stream: audio encoders and timelines carry across chunks.
-    transcoders: Mutex<HashMap<StreamId, Arc<Mutex<StreamTranscoder>>>>,
-    /// Chunks followed while ingest cuts them (when `options.low_delay`).
-    live: LiveChunks,
-    /// This worker process, as its parts claims name it.
+    /// This worker process, as claims and heartbeats name it.
     id: String,
+    stopping: CancellationToken,
 }
 
 impl EncodeWorker {
-    /// A worker writing to `blob` and announcing on `bus`.
+    /// A worker writing to `blob` and announcing on `bus`, without a standby for its live
+    /// streams.
     pub fn new(
         blob: Arc<dyn BlobStore>,
         bus: Arc<dyn EventBus>,
@@ -60,121 +67,168 @@ impl EncodeWorker {
     ) -> Result<Self, Error> {
         ladder
             .validate()
-            .map_err(|e| Error::invalid(format!("invalid ladder: {e}")))?;
-        let output = Output {
+            .map_err(|e| Error::invalid(format!("invalid ladder: {e}")).with_source(e))?;
+        let id = EventId::generate().to_string();
+        let output = Arc::new(Output {
             blob,
             bus,
             region,
             backup: None,
+        });
+        let transcoders = Arc::new(Transcoders::new(ladder, options.clone()));
+        let settings = LiveSettings {
+            standby: false,
+            lease: std::time::Duration::from_millis(400),
+            group: crate::GROUP.to_string(),
         };
+        let members = Arc::new(Members::new(id.clone(), settings.group.clone()));
+        let stopping = CancellationToken::new();
+        let live = Arc::new(LiveStreams::new(
+            id.clone(),
+            output.clone(),
+            transcoders.clone(),
+            members.clone(),
+            settings,
+            stopping.clone(),
+        ));
         Ok(EncodeWorker {
-            output: Arc::new(output),
-            ladder,
+            output,
+            transcoders,
+            live,
+            members,
             options,
-            transcoders: Mutex::new(HashMap::new()),
-            live: LiveChunks::default(),
-            id: EventId::generate().to_string(),
+            id,
+            stopping,
         })
     }
 
     /// Copies every segment to `backup` (another region's blob store) once it is announced.
     pub fn with_backup(mut self, backup: Arc<dyn BlobStore>) -> Self {
-        Arc::make_mut(&mut self.output).backup = Some(backup);
+        let mut output = Output::clone(&self.output);
+        output.backup = Some(backup);
+        self.output = Arc::new(output);
+        let settings = self.live.settings().clone();
+        self.with_live(settings)
+    }
+
+    /// Encodes live streams as `settings` say (with a standby from its group, for how long a
+    /// lease).
+    pub(crate) fn with_live(mut self, settings: LiveSettings) -> Self {
+        self.members = Arc::new(Members::new(self.id.clone(), settings.group.clone()));
+        self.live = Arc::new(LiveStreams::new(
+            self.id.clone(),
+            self.output.clone(),
+            self.transcoders.clone(),
+            self.members.clone(),
+            settings,
+            self.stopping.clone(),
+        ));
         self
     }
 
-    /// Handles one `SourceChunk`. Errors are transient (the chunk is retried, not committed);
-    /// a chunk that can never decode is reported as [`ChunkOutcome::BadInput`].
+    /// This worker's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The workers it hears from.
+    pub(crate) fn members(&self) -> &Arc<Members> {
+        &self.members
+    }
+
+    /// Its live streams.
+    pub(crate) fn live(&self) -> &Arc<LiveStreams> {
+        &self.live
+    }
+
+    /// Stops its live encoders (a standby of each takes over).
+    pub fn stop(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Handles one `SourceChunk`. Errors say whether the chunk is retried; a chunk that can
+    /// never decode is reported as [`ChunkOutcome::BadInput`].
     pub async fn handle(&self, chunk: &v1::SourceChunk) -> Result<ChunkOutcome, Error> {
         let stream = StreamId::parse(chunk.stream_id.clone())?;
-        if let Some(following) = self.live.take(&stream) {
-            // The end of the stream and slate take the place of a chunk that was not cut.
-            let media = !chunk.end_of_stream && !chunk.slate;
-            if media && following.is(chunk.epoch, chunk.seq) {
-                match following.finish(FOLLOW_PATIENCE).await {
-                    Ok(()) => {
-                        metrics::followed("announced");
-                        metrics::chunk("encoded");
-                        self.follow_next(&stream, chunk);
-                        return Ok(ChunkOutcome::Encoded);
-                    }
-                    Err(failed) => {
-                        metrics::followed("fell_back");
-                        // The attempt may have fed part of the chunk's audio to the stream's
-                        // encoder: then the chunk is made again from a fresh start.
-                        if failed.touched_transcoder {
-                            self.transcoders
-                                .lock()
-                                .expect("transcoders lock")
-                                .remove(&stream);
-                        }
-                        tracing::info!(stream_id = %stream, seq = chunk.seq, error = %failed.error, "chunk not made from its feed; transcoding it from the store");
-                    }
+        if !chunk.end_of_stream && !chunk.slate {
+            match self.live.made_live(&stream, chunk).await? {
+                MadeLive::Announced => {
+                    metrics::chunk("encoded");
+                    return Ok(ChunkOutcome::Encoded);
                 }
-            } else {
-                following.cancel().await;
+                // A live encoder began it and is gone: it is made here, and the claim taken
+                // so that a late one cannot announce it as well.
+                MadeLive::NotMade { claimed: true } => {
+                    self.output.take_claim(&stream, chunk.seq, &self.id).await?;
+                }
+                MadeLive::NotMade { claimed: false } => {}
             }
         }
-        let outcome = self.handle_stored(&stream, chunk).await?;
-        if outcome != ChunkOutcome::EndOfStream {
-            self.follow_next(&stream, chunk);
+        let outcome = self.handle_stored(&stream, chunk, None).await?;
+        if outcome != ChunkOutcome::EndOfStream
+            && self.options.low_delay
+            && !chunk.feed_url.is_empty()
+        {
+            let next = NextChunk {
+                epoch: chunk.epoch,
+                seq: chunk.seq + 1,
+                feed_url: chunk.feed_url.clone(),
+            };
+            self.live.start_primary(&stream, next);
         }
         Ok(outcome)
     }
 
-    /// Follows the chunk after `chunk` while ingest cuts it, when ingest offers a feed.
-    fn follow_next(&self, stream: &StreamId, chunk: &v1::SourceChunk) {
-        if !self.options.low_delay || chunk.feed_url.is_empty() {
-            return;
-        }
-        let Some(transcoder) = self
-            .transcoders
-            .lock()
-            .expect("transcoders lock")
-            .get(stream)
-            .cloned()
-        else {
+    /// A chunk that kept failing within its retry budget (`error`): slate takes its place, so
+    /// the stream's timeline goes on.
+    pub async fn give_up(&self, chunk: &v1::SourceChunk, error: &Error) {
+        metrics::chunk("set_aside");
+        let Ok(stream) = StreamId::parse(chunk.stream_id.clone()) else {
             return;
         };
-        let request = FollowRequest {
-            worker: self.id.clone(),
-            stream: stream.clone(),
-            epoch: chunk.epoch,
-            seq: chunk.seq + 1,
-            feed_url: chunk.feed_url.clone(),
-            transcoder,
-            output: self.output.clone(),
-        };
-        if let Err(error) = self.live.start(request) {
-            tracing::warn!(stream_id = %stream, %error, "cannot follow the next chunk");
+        let reason = format!("source chunk {} was set aside: {error}", chunk.seq);
+        if let Err(slate_error) = self.handle_stored(&stream, chunk, Some(reason)).await {
+            tracing::warn!(stream_id = %stream, seq = chunk.seq, error = %slate_error,
+                "no slate for a chunk set aside");
         }
     }
 
-    /// Transcodes a chunk read from the blob store (or makes slate for it) and announces it.
+    /// Transcodes a chunk read from the blob store (or makes slate for it, or for a chunk set
+    /// aside for `set_aside`) and announces it.
     async fn handle_stored(
         &self,
         stream: &StreamId,
         chunk: &v1::SourceChunk,
+        set_aside: Option<String>,
     ) -> Result<ChunkOutcome, Error> {
         if chunk.end_of_stream {
-            self.transcoders
-                .lock()
-                .expect("transcoders lock")
-                .remove(stream);
+            self.transcoders.remove(stream);
             metrics::chunk("end_of_stream");
             return Ok(ChunkOutcome::EndOfStream);
         }
-        let transcoder = self.transcoder(stream, chunk.discontinuity)?;
-        let (pts_ms, duration_ms) = (chunk.pts_ms, chunk.duration_ms);
-        let (renditions, outcome, reason) = if chunk.slate {
-            let slate = off_reactor(transcoder, move |t| t.slate(pts_ms, duration_ms)).await?;
-            let reason = "the broadcaster sent nothing".to_string();
-            (slate, ChunkOutcome::Slated, reason)
+        if chunk.discontinuity {
+            // A reconnect may change the source's codecs or size: start from scratch.
+            self.transcoders.remove(stream);
+        }
+        let transcoder = self.transcoders.get(stream)?;
+        let (pts_ms, duration_ms, seq) = (chunk.pts_ms, chunk.duration_ms, chunk.seq);
+        let slate = |reason: String, outcome| {
+            let transcoder = transcoder.clone();
+            async move {
+                let slate = off_reactor(transcoder, move |t| t.slate(pts_ms, duration_ms))
+                    .await?
+                    .map_err(media_error)?;
+                Ok::<_, Error>((slate, outcome, reason))
+            }
+        };
+        let (renditions, outcome, reason) = if let Some(reason) = set_aside {
+            slate(reason, ChunkOutcome::Slated).await?
+        } else if chunk.slate {
+            slate("the broadcaster sent nothing".into(), ChunkOutcome::Slated).await?
         } else {
-            let media = self.output.blob.get(&chunk.blob_key).await?;
-            let seq = chunk.seq;
+            let media = self.source(stream, chunk).await?;
             let started = Instant::now();
-            let result = off_reactor(transcoder.clone(), move |t| {
+            let transcoded = off_reactor(transcoder.clone(), move |t| {
                 t.transcode(&SourceChunkInput {
                     media: ChunkMedia::Bytes(&media),
                     seq,
@@ -182,18 +236,16 @@ impl EncodeWorker {
                     duration_ms,
                 })
             })
-            .await;
+            .await?;
             metrics::transcode_seconds(started.elapsed().as_secs_f64());
-            match result {
+            match transcoded {
                 Ok(renditions) => (renditions, ChunkOutcome::Encoded, String::new()),
-                Err(error) if is_bad_input(&error) => {
+                Err(error) if error.is_bad_input() => {
                     tracing::warn!(stream_id = %stream, seq, %error, "source chunk cannot be decoded; slate stands in for it");
-                    let slate =
-                        off_reactor(transcoder, move |t| t.slate(pts_ms, duration_ms)).await?;
                     let reason = format!("source chunk {seq} cannot be decoded: {error}");
-                    (slate, ChunkOutcome::BadInput, reason)
+                    slate(reason, ChunkOutcome::BadInput).await?
                 }
-                Err(error) => return Err(error),
+                Err(error) => return Err(media_error(error)),
             }
         };
         metrics::chunk(match outcome {
@@ -201,55 +253,57 @@ impl EncodeWorker {
             ChunkOutcome::BadInput => "bad_input",
             _ => "slate",
         });
-        // Parts are announced only for chunks followed while they were cut.
+        // Made whole at once: no part of it was announced.
+        let renditions = renditions.into_iter().map(|r| (r, 0)).collect();
         self.output
-            .segments(stream, chunk, renditions, &reason, false)
+            .segments(stream, chunk, renditions, &reason)
             .await?;
         Ok(outcome)
     }
+}
 
-    fn transcoder(
-        &self,
-        stream: &StreamId,
-        fresh: bool,
-    ) -> Result<Arc<Mutex<StreamTranscoder>>, Error> {
-        let mut transcoders = self.transcoders.lock().expect("transcoders lock");
-        if fresh {
-            // A reconnect may change the source's codecs or size: start from scratch.
-            transcoders.remove(stream);
+impl EncodeWorker {
+    /// The chunk's bytes. Missing bytes of a stream this store holds source of are a gap that
+    /// may close (a replica behind, a store hiccup): retried within a budget, then set aside
+    /// and slated. A chunk of a stream this store never saw is another store's: skipped.
+    async fn source(&self, stream: &StreamId, chunk: &v1::SourceChunk) -> Result<Bytes, Error> {
+        let blob = &self.output.blob;
+        match blob.get(&chunk.blob_key).await {
+            Ok(media) => Ok(media),
+            Err(error @ BlobError::NotFound { .. }) => {
+                let epoch = blob_keys::source_epoch_claim(stream, chunk.epoch);
+                let retry = match blob.head(&epoch).await? {
+                    Some(_) => Retry::Budget(SOURCE_ATTEMPTS),
+                    None => Retry::Never,
+                };
+                Err(Error::from(error).with_retry(retry))
+            }
+            Err(error) => Err(error.into()),
         }
-        if let Some(existing) = transcoders.get(stream) {
-            return Ok(existing.clone());
-        }
-        let transcoder = StreamTranscoder::new(self.ladder.clone(), self.options.clone())
-            .map_err(|e| Error::invalid(format!("cannot build the transcoder: {e}")))?;
-        let transcoder = Arc::new(Mutex::new(transcoder));
-        transcoders.insert(stream.clone(), transcoder.clone());
-        Ok(transcoder)
     }
 }
 
-/// Runs transcoder work on the blocking pool; media errors come back as they are, anything
-/// else as a transient [`Error`].
+/// Runs transcoder work on the blocking pool. The outer error is the task failing; the inner
+/// one is the transcoder's, kept as it is so that bad input can be told from our own failures.
 async fn off_reactor(
-    transcoder: Arc<Mutex<StreamTranscoder>>,
+    transcoder: Arc<std::sync::Mutex<StreamTranscoder>>,
     work: impl FnOnce(&mut StreamTranscoder) -> Result<Vec<EncodedRendition>, MediaError>
     + Send
     + 'static,
-) -> Result<Vec<EncodedRendition>, Error> {
-    tokio::task::spawn_blocking(move || work(&mut transcoder.lock().expect("transcoder lock")))
-        .await
-        .map_err(|e| Error::internal(format!("transcode task failed: {e}")))?
-        .map_err(|error| match error {
-            MediaError::Config(message) => Error::invalid(message),
-            error if error.is_bad_input() => {
-                Error::new(ErrorKind::InvalidArgument, error.to_string())
-            }
-            error => Error::unavailable(error.to_string()),
-        })
+) -> Result<Result<Vec<EncodedRendition>, MediaError>, Error> {
+    tokio::task::spawn_blocking(move || {
+        let mut transcoder = transcoder.lock().unwrap_or_else(|p| p.into_inner());
+        work(&mut transcoder)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("transcode task failed: {e}")).with_source(e))
 }
 
-/// A media error the broadcaster caused: retrying the same bytes cannot help.
-fn is_bad_input(error: &Error) -> bool {
-    error.kind == ErrorKind::InvalidArgument
+/// A transcoder failure that is not the broadcaster's: ours (a configuration the transcoder
+/// refuses, FFmpeg failing on well-formed input, a temporary file). Retried a few times, then
+/// the chunk is set aside.
+fn media_error(error: MediaError) -> Error {
+    Error::internal(format!("transcoding failed: {error}"))
+        .with_retry(Retry::Budget(TRANSCODE_ATTEMPTS))
+        .with_source(error)
 }

@@ -9,78 +9,15 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use bytes::Bytes;
-use livecast_bus::{EventBus, SubscribeOptions};
 use livecast_core::{EventId, StreamId};
-use livecast_ingest::ChunkFeedService;
-use livecast_ingest::feed::ChunkFeeds;
 use livecast_proto::{topics, v1};
-use prost::Message;
+use support::live::{Broadcaster, everything_announced, until, watch};
 use support::*;
 
 const CHUNKS: u32 = 14;
 /// The chunk whose parts are coming when the first worker is killed.
 const KILLED_DURING: u64 = 4;
-
-/// What the workers announced: parts and segments of the stream, in arrival order.
-#[derive(Default)]
-struct Announced {
-    parts: Vec<v1::PartReady>,
-    segments: Vec<v1::SegmentReady>,
-}
-
-/// Collects the stream's part and segment events from now on.
-async fn watch(bus: &Arc<dyn EventBus>, stream: &StreamId) -> Arc<Mutex<Announced>> {
-    let announced = Arc::new(Mutex::new(Announced::default()));
-    for topic in [topics::PARTS, topics::SEGMENTS] {
-        let options = SubscribeOptions::latest(EventId::generate().to_string());
-        let mut subscription = bus.subscribe(topic, options).await.unwrap();
-        let (announced, stream) = (announced.clone(), stream.to_string());
-        tokio::spawn(async move {
-            while let Ok(message) = subscription.next().await {
-                let mut announced = announced.lock().unwrap();
-                if topic == topics::PARTS {
-                    let part = v1::PartReady::decode(message.payload.as_ref()).unwrap();
-                    if part.stream_id == stream {
-                        announced.parts.push(part);
-                    }
-                } else {
-                    let segment = v1::SegmentReady::decode(message.payload.as_ref()).unwrap();
-                    if segment.stream_id == stream {
-                        announced.segments.push(segment);
-                    }
-                }
-            }
-        });
-    }
-    announced
-}
-
-/// Serves `feeds` as ingest does; returns the URL workers follow chunks at.
-async fn serve_feed(feeds: Arc<ChunkFeeds>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ChunkFeedService::new(feeds).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    url
-}
-
-async fn until(what: &str, seconds: u64, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} did not happen in {seconds} s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publishes_none_that_conflict()
@@ -93,107 +30,55 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
     bus.ensure_topic(topics::PARTS, 4).await.unwrap();
     let stream = StreamId::generate();
     let announced = watch(&bus, &stream).await;
-    let feeds = Arc::new(ChunkFeeds::default());
-    let feed_url = serve_feed(feeds.clone()).await;
     let group = format!("encode-worker-{}", EventId::generate());
     let mut first = Some(engines.spawn_worker(&bucket, "first", &group));
     let mut second = None;
 
     // As ingest does: the next chunk's feed opens before a chunk is announced, and its bytes
     // arrive in real time; a chunk is durable, then its feed says so, then it is announced.
-    let mut live = feeds.open(&stream, 0, 0);
-    for (seq, (media, pts_ms)) in chunks.into_iter().enumerate() {
-        let seq = seq as u64;
-        let arrived_ms = livecast_core::time::now_millis();
-        if seq == 1 {
+    let mut broadcaster = Broadcaster::start(&stream, chunks, blob.clone(), bus.clone()).await;
+    loop {
+        if broadcaster.position() == (1, 0) {
             // The worker has joined and made chunk 0 from the store: it follows from here.
             until("segment 0", 60, || {
                 !announced.lock().unwrap().segments.is_empty()
             })
             .await;
         }
-        for end in (1..=20).map(|step| media.len() * step / 20) {
-            live.extend(&media[..end], pts_ms, arrived_ms);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let killed_now = second.is_none()
-                && seq == KILLED_DURING
-                && announced
-                    .lock()
-                    .unwrap()
-                    .parts
-                    .iter()
-                    .any(|p| p.seq == seq && p.part >= 1);
-            if let Some(mut worker) = first.take_if(|_| killed_now) {
-                worker.kill().expect("SIGKILL");
-                worker.wait().unwrap();
-                second = Some(engines.spawn_worker(&bucket, "second", &group));
-            }
+        let Some((seq, _)) = broadcaster.step().await else {
+            break;
+        };
+        let killed_now = second.is_none()
+            && seq == KILLED_DURING
+            && announced
+                .lock()
+                .unwrap()
+                .parts
+                .iter()
+                .any(|(p, _)| p.seq == seq && p.part >= 1);
+        if let Some(mut worker) = first.take_if(|_| killed_now) {
+            worker.kill();
+            second = Some(engines.spawn_worker(&bucket, "second", &group));
         }
-        live.cut(&media, pts_ms, CHUNK_MS);
-        let mut event = store_chunk(blob.as_ref(), &stream, seq, (media, pts_ms)).await;
-        event.feed_url = feed_url.clone();
-        live.stored(event.clone());
-        live = feeds.open(&stream, 0, seq + 1);
-        bus.publish(
-            topics::CHUNKS,
-            stream.as_str(),
-            Bytes::from(event.encode_to_vec()),
-        )
-        .await
-        .unwrap();
     }
-    drop(live);
     if let Some(mut worker) = first.take() {
-        worker.kill().unwrap();
-        worker.wait().unwrap();
+        worker.kill();
         panic!("the first worker was never seen following chunk {KILLED_DURING}");
     }
     let mut second = second.expect("a second worker was started");
     let count = u64::from(CHUNKS);
-    until("every segment of every rendition", 90, || {
-        let announced = announced.lock().unwrap();
-        RENDITIONS.iter().all(|r| {
-            let seqs: BTreeSet<u64> = announced
-                .segments
-                .iter()
-                .filter(|s| s.rendition.as_ref().unwrap().name == *r)
-                .map(|s| s.seq)
-                .collect();
-            seqs.len() as u64 == count
-        })
-    })
-    .await;
-    // Parts and segments come on two topics: the last parts may be read after their segment.
-    until("every announced part", 30, || {
-        let announced = announced.lock().unwrap();
-        announced.segments.iter().all(|segment| {
-            let rendition = &segment.rendition.as_ref().unwrap().name;
-            let parts = announced.parts.iter().filter(|p| {
-                p.seq == segment.seq && &p.rendition.as_ref().unwrap().name == rendition
-            });
-            parts.count() as u32 >= segment.part_count
-        })
-    })
-    .await;
-    second.kill().unwrap();
-    second.wait().unwrap();
+    everything_announced(&announced, count).await;
+    second.kill();
 
     let announced = std::mem::take(&mut *announced.lock().unwrap());
-    let mut seen: Seen = BTreeMap::new();
-    for segment in &announced.segments {
-        let rendition = segment.rendition.as_ref().unwrap().name.clone();
-        seen.entry(rendition)
-            .or_default()
-            .entry(segment.seq)
-            .or_default()
-            .push(segment.clone());
-    }
+    let seen = announced.by_rendition();
     assert_every_segment_once(&seen, blob.as_ref(), &stream, count, dir.path()).await;
 
     let parts_of = |rendition: &str, seq: u64| -> Vec<&v1::PartReady> {
         announced
             .parts
             .iter()
+            .map(|(p, _)| p)
             .filter(|p| p.seq == seq && p.rendition.as_ref().unwrap().name == rendition)
             .collect()
     };
@@ -248,7 +133,7 @@ async fn parts_come_before_their_chunk_is_durable_and_a_replacement_worker_publi
         let second_parts = announced
             .parts
             .iter()
-            .any(|p| p.region == "second" && p.rendition.as_ref().unwrap().name == rendition);
+            .any(|(p, _)| p.region == "second" && p.rendition.as_ref().unwrap().name == rendition);
         assert!(
             second_parts,
             "{rendition}: the second worker followed chunks too"

@@ -47,6 +47,9 @@ pub struct Config {
     pub ingest: IngestSettings,
     /// How chunks are transcoded.
     pub worker: WorkerSettings,
+    /// Run the encode worker in this process. False when separate `encode-worker` processes
+    /// transcode (a fleet sharing this process's event bus and blob store).
+    pub run_worker: bool,
     /// How the edge serves viewers.
     pub edge: EdgeSettings,
     /// How clients are notified (the data file and playback base are derived here).
@@ -68,6 +71,7 @@ impl Default for Config {
             bus: BusConfig::InProcess,
             ingest: IngestSettings::default(),
             worker: WorkerSettings::default(),
+            run_worker: true,
             edge: EdgeSettings::default(),
             notification: NotificationSettings::default(),
         }

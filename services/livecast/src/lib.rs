@@ -112,9 +112,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             chunk_target_ms: config.ingest.chunk_target_ms,
             ..config.worker.clone()
         },
+        livecast_encode_worker::standby_url(&config.worker.standby_url, grpc_addr),
     )
     .await?;
-    worker.spawn(shutdown.clone());
+    if config.run_worker {
+        worker.spawn(shutdown.clone());
+    }
 
     let playback = Arc::new(directory::InProcessPlayback(catalogue.catalogue.clone()));
     let edge_settings = config.edge.clone().with_region(config.region.clone());
@@ -162,22 +165,31 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &config.http,
             shutdown.clone(),
         ),
-        serve_grpc(&catalogue, &ingest, listeners.grpc, shutdown.clone()),
+        serve_grpc(
+            &catalogue,
+            &ingest,
+            &worker,
+            listeners.grpc,
+            shutdown.clone()
+        ),
         ingest.serve_rtmp(listeners.rtmp, shutdown),
     );
     http_result.and(grpc_result).and(rtmp_result)
 }
 
-/// The catalogue's gRPC API and ingest's chunk feed on one listener.
+/// The catalogue's gRPC API, ingest's chunk feed and the worker's standby service on one
+/// listener.
 async fn serve_grpc(
     catalogue: &livecast_catalogue::CatalogueService,
     ingest: &livecast_ingest::IngestService,
+    worker: &livecast_encode_worker::WorkerService,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .add_service(catalogue.grpc_service())
         .add_service(ingest.feed_service().into_server())
+        .add_service(worker.standby_service())
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown.cancelled_owned(),

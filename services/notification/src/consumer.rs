@@ -94,12 +94,12 @@ pub async fn run(
     joined.store(true, Ordering::SeqCst);
     tracing::info!(topic, %group, "consuming lifecycle events");
     let handler = Arc::new(handler);
-    livecast_bus::consume_from(subscription, topic, shutdown, |message| {
+    livecast_bus::consume_from(bus, subscription, topic, shutdown, |message| {
         let handler = handler.clone();
         async move {
             let result = handler.handle(&message.payload).await;
             if let Err(error) = &result
-                && livecast_bus::is_permanent(error)
+                && error.retry == livecast_core::Retry::Never
             {
                 metrics::event("rejected");
             }

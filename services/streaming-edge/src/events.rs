@@ -7,6 +7,8 @@
 //! what it applied, so that after the broker went away and came back the group resumes where
 //! it was instead of jumping to the live end past the events published meanwhile.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use livecast_bus::{EventBus, StartFrom, SubscribeOptions, Subscription};
 use livecast_core::Error;
@@ -61,9 +63,15 @@ pub async fn subscribe(bus: &dyn EventBus, group: &str) -> anyhow::Result<EdgeSu
 }
 
 /// Applies every event to `index` until `shutdown`.
-pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Shutdown) {
+pub fn spawn(
+    bus: Arc<dyn EventBus>,
+    subscriptions: EdgeSubscriptions,
+    index: SegmentIndex,
+    shutdown: Shutdown,
+) {
     let segments_index = index.clone();
     tokio::spawn(consume(
+        bus.clone(),
         subscriptions.segments,
         topics::SEGMENTS,
         shutdown.clone(),
@@ -78,6 +86,7 @@ pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Sh
     ));
     let parts_index = index.clone();
     tokio::spawn(consume(
+        bus.clone(),
         subscriptions.parts,
         topics::PARTS,
         shutdown.clone(),
@@ -91,6 +100,7 @@ pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Sh
         },
     ));
     tokio::spawn(consume(
+        bus.clone(),
         subscriptions.stream_events,
         topics::STREAM_EVENTS,
         shutdown,
@@ -108,6 +118,7 @@ pub fn spawn(subscriptions: EdgeSubscriptions, index: SegmentIndex, shutdown: Sh
 /// Applies every message of `topic` until `shutdown`, counting the outcome and committing it.
 /// A message that can never apply (undecodable, invalid ids) is counted, logged and skipped.
 async fn consume<F, Fut>(
+    bus: Arc<dyn EventBus>,
     subscription: Box<dyn Subscription>,
     topic: &'static str,
     shutdown: Shutdown,
@@ -116,13 +127,13 @@ async fn consume<F, Fut>(
     F: Fn(bytes::Bytes) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    livecast_bus::consume_from(subscription, topic, shutdown, |message| {
+    livecast_bus::consume_from(bus, subscription, topic, shutdown, |message| {
         let applied = apply(message.payload);
         async move {
             let result = applied.await;
             match &result {
                 Ok(()) => metrics::event(topic, "applied"),
-                Err(error) if livecast_bus::is_permanent(error) => {
+                Err(error) if error.retry == livecast_core::Retry::Never => {
                     metrics::event(topic, "rejected")
                 }
                 Err(_) => {}

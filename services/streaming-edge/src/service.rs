@@ -91,7 +91,12 @@ impl EdgeService {
         match taken {
             Some(subscriptions) => {
                 tracing::info!(group = %self.group, "edge consumers started");
-                events::spawn(subscriptions, self.state.index.clone(), shutdown);
+                events::spawn(
+                    self.bus.clone(),
+                    subscriptions,
+                    self.state.index.clone(),
+                    shutdown,
+                );
             }
             None => tracing::warn!("edge consumers were started already"),
         }

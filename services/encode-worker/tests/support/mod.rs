@@ -3,6 +3,8 @@
 // Each test binary uses only part of it.
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -84,14 +86,11 @@ impl Engines {
 
     /// A standalone `encode-worker` process on these engines; `name` goes into its segment
     /// events (as their region) to tell the workers apart.
-    pub fn spawn_worker(&self, bucket: &str, name: &str, group: &str) -> Child {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Command::new(env!("CARGO_BIN_EXE_encode-worker"))
+    pub fn spawn_worker(&self, bucket: &str, name: &str, group: &str) -> Worker {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_encode-worker"))
             .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{port}"))
+            .env("LIVECAST_GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("LIVECAST_REGION", name)
             .env("LIVECAST_WORKER__GROUP", group)
             .env("LIVECAST_BLOB__KIND", "s3")
@@ -107,7 +106,53 @@ impl Engines {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
-            .expect("the encode-worker binary starts")
+            .expect("the encode-worker binary starts");
+        Worker {
+            child,
+            name: name.to_string(),
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A worker process.
+pub struct Worker {
+    pub child: Child,
+    /// As its events name it (their region).
+    pub name: String,
+    metrics: String,
+}
+
+impl Worker {
+    /// SIGKILLs it and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+
+    /// A series of its `/metrics` (`name` or `name{label="value"}`); 0 when absent or when the
+    /// process does not answer yet.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let Ok(response) = reqwest::get(&self.metrics).await else {
+            return 0.0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok()).flatten()
+            })
+            .unwrap_or(0.0)
     }
 }
 
