@@ -135,6 +135,14 @@ impl Parts {
         self.runs.get(&seq)
     }
 
+    /// Whether segment `seq` is whole and some of the parts it was announced in are still on
+    /// their way.
+    pub fn awaiting(&self, seq: u64) -> bool {
+        self.runs
+            .get(&seq)
+            .is_some_and(|run| run.whole_in.is_some() && !run.settled())
+    }
+
     /// The run of whole segment `seq` if every one of its parts is here.
     pub fn settled(&self, seq: u64) -> Option<&PartRun> {
         self.runs.get(&seq).filter(|run| run.settled())

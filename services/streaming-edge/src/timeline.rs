@@ -138,9 +138,26 @@ impl RenditionTimeline {
     /// A hole among the newest `window` segments (a segment announced out of order) holds the
     /// window back before it, so the late segment can still be listed in place and the media
     /// sequence never goes backwards. A hole older than that is taken as lost and skipped.
+    ///
+    /// The newest segment, whole but with parts still on their way (its event overtook them),
+    /// is not listed yet: until they come it is the segment being made, its parts so far listed
+    /// and the next one hinted, so that a player never sees the parts it follows vanish.
     pub fn live_window(&self, window: usize) -> Vec<Segment> {
         let window = window.max(1);
-        let mut tail: Vec<u64> = self.segments.keys().rev().take(window).copied().collect();
+        let held = self
+            .segments
+            .keys()
+            .next_back()
+            .copied()
+            .filter(|seq| self.parts.awaiting(*seq));
+        let mut tail: Vec<u64> = self
+            .segments
+            .keys()
+            .rev()
+            .filter(|seq| Some(**seq) != held)
+            .take(window)
+            .copied()
+            .collect();
         tail.reverse();
         let Some(&newest) = tail.last() else {
             return Vec::new();

@@ -129,6 +129,49 @@ fn a_part_that_comes_after_its_segment_is_whole_is_not_listed() {
 }
 
 #[test]
+fn a_segment_whose_event_overtook_its_last_parts_is_listed_as_being_made_until_they_come() {
+    let mut stream = StreamTimeline::default();
+    let name = RenditionName::parse("360p").unwrap();
+    let at = |seq, index| PartAt {
+        seq,
+        index,
+        program_date_time_ms: 0,
+        discontinuity: false,
+        target_ms: 500,
+    };
+    let part = |last| Part {
+        duration_ms: 467,
+        independent: false,
+        last,
+    };
+    stream.apply_segment(name.clone(), None, segment(0, false));
+    for index in 0..3 {
+        assert!(stream.apply_part(name.clone(), None, at(1, index), part(false)));
+    }
+    // Segment 1 comes whole, announced in 5 parts; parts 3 and 4 are still on their way.
+    stream.apply_segment(name.clone(), None, segment(1, false));
+    stream.segment_parts_done(&name, 1, 5);
+    let timeline = stream.rendition(&name).unwrap();
+    let listed: Vec<u64> = timeline.live_window(5).iter().map(|s| s.seq).collect();
+    assert_eq!(listed, [0], "segment 1 is still being made for a player");
+    assert_eq!(timeline.parts().open(1).map(|run| run.parts.len()), Some(3));
+    assert_eq!(
+        crate::playlist::low_latency::preload_hint(timeline, 5),
+        Some((1, 3))
+    );
+
+    stream.apply_part(name.clone(), None, at(1, 3), part(false));
+    stream.apply_part(name.clone(), None, at(1, 4), part(true));
+    let timeline = stream.rendition(&name).unwrap();
+    let listed: Vec<u64> = timeline.live_window(5).iter().map(|s| s.seq).collect();
+    assert_eq!(listed, [0, 1], "whole, with all its parts");
+    assert_eq!(
+        crate::playlist::low_latency::preload_hint(timeline, 5),
+        Some((2, 0))
+    );
+}
+
+#[test]
 fn the_catalogue_only_moves_a_stream_forward() {
     let mut stream = StreamTimeline::default();
     stream.apply_status(StreamStatus::StreamComplete, 0);
