@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh test     plus the real test servers (S3-compatible, Kafka-protocol)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential pkg-config clang libclang-dev cmake protobuf-compiler zlib1g-dev
@@ -10,6 +11,8 @@ packages=(
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev
 )
+# The tests also play streams as viewers do: hls.js in Debian's Chromium.
+[ "${1:-}" = "test" ] && packages+=(chromium)
 # Node.js builds the viewer app; the machine's own install is used when there is one.
 command -v node >/dev/null || packages+=(nodejs npm)
 
@@ -44,4 +47,12 @@ if [ "${1:-}" = "test" ]; then
   if ! command -v cargo-fuzz >/dev/null; then
     cargo install --locked cargo-fuzz --version 0.13.2
   fi
+  # hls.js and playwright-core for the player tests, as pinned by each package-lock.json (npm ci
+  # unless node_modules already matches it).
+  for dir in tests/web bench/glass; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+       [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 fi

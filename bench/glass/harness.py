@@ -1,21 +1,25 @@
 """The Python side of bench/glass-to-glass.sh (the method is described in its header).
 
-  harness.py source PATH SECONDS
-      encodes the broadcaster's source once: 1280x720 30 fps H.264 (GOP 2 s exactly, no B-frames)
-      + AAC in FLV, with each frame's number burned into the picture as a row of blocks, then
-      reads the code back from a few frames scaled to 240p to check that it decodes
+  harness.py source PATH SECONDS [WIDTH HEIGHT]
+      encodes the broadcaster's source once: 1280x720 (or WIDTH x HEIGHT, 16:9) 30 fps H.264 (GOP
+      2 s exactly, no B-frames) + AAC in FLV, with each frame's number burned into the picture as a
+      row of blocks, then reads the code back from a few frames scaled to 240p to check that it
+      decodes
   harness.py run RTMP_PORT APP/KEY SOURCE PLAYLIST_URL JOIN_S VIEWS SECONDS OUT.json [SHOT_DIR [MODE]]
       pushes SOURCE (ffmpeg -re -c copy) through the RTMP relay (bench/rtmp_relay.py); from JOIN_S s
       after its first frame, VIEWS viewers (viewer.mjs: hls.js in headless chromium, low-latency
-      mode on when MODE is `ll`) join one after the other at evenly spread phases of the keyframe
-      cycle, each measuring SECONDS of playback; stops the push; writes when every frame was sent
-      and what each viewer saw
+      mode on when MODE is `ll`, the viewer app's settings when it is `app`) join one after the
+      other at evenly spread phases of the keyframe cycle, each measuring SECONDS of playback;
+      stops the push; writes when every frame was sent and what each viewer saw
+  harness.py summary RUN.json
+      one run's figures (glass-to-glass, stalls, fatal errors, problems) as one line of JSON, for
+      the tests that play through a fault (tests/src/player.rs)
   harness.py report LIVECAST_LL.json LIVECAST.json NGINX.json
       turns the three runs (livecast with hls.js in low-latency mode, livecast and nginx-rtmp
       with hls.js's defaults) into latencies and prints the table (exit 1 if a run is unusable)
 
-The code (also decoded by index.html, which must agree): the top 64 rows of the picture are a
-row of 20 blocks of 64x64 pixels, white = 1, black = 0. Block 0 is always 1 and block 1 always 0
+The code (also decoded by index.html, which must agree): the top 64 rows of the 720p picture
+(the same share of a smaller one) are a row of 20 blocks of 64x64 pixels, white = 1, black = 0. Block 0 is always 1 and block 1 always 0
 (guards: the row is ours and the right way round), blocks 2..17 are the frame number N (16 bits,
 most significant first), block 18 is their parity and block 19 its complement. A frame decodes
 only if every block is clearly black or white, the guards hold and the parity matches.
@@ -32,13 +36,15 @@ VIEWER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer.mjs")
 
 
 # --- the code -----------------------------------------------------------------------------------
-def code_filters():
-    """ffmpeg drawbox filters that burn frame number n into the top row (timeline `enable`)."""
+def code_filters(w=W):
+    """ffmpeg drawbox filters that burn frame number n into the top row (timeline `enable`) of a
+    16:9 picture `w` wide."""
+    block = w // BLOCKS
     bit = lambda k: f"mod(floor(n/{2 ** k}),2)"
     parity = f"mod({'+'.join(bit(k) for k in range(BITS))},2)"
-    box = lambda i, on: (f"drawbox=x={i * BLOCK}:y=0:w={BLOCK}:h={BLOCK}:color=white:t=fill"
+    box = lambda i, on: (f"drawbox=x={i * block}:y=0:w={block}:h={block}:color=white:t=fill"
                          + (f":enable='{on}'" if on else ""))
-    filters = [f"drawbox=x=0:y=0:w={W}:h={BLOCK}:color=black:t=fill", box(0, None)]
+    filters = [f"drawbox=x=0:y=0:w={w}:h={block}:color=black:t=fill", box(0, None)]
     filters += [box(2 + i, bit(k)) for i, k in enumerate(range(BITS - 1, -1, -1))]
     filters += [box(18, parity), box(19, f"1-{parity}")]
     return filters
@@ -58,15 +64,16 @@ def decode(levels):
     return int("".join(map(str, data)), 2)
 
 
-def source(path, seconds):
-    seconds = int(seconds)
+def source(path, seconds, width=W, height=H):
+    seconds, width, height = int(seconds), int(width), int(height)
     if not os.path.exists(path) or os.path.getsize(path) == 0:
-        print(f"encoding the coded 720p30 source once ({path}, {seconds} s)...", file=sys.stderr)
-        graph = ",".join([f"testsrc2=size={W}x{H}:rate={FPS}"] + code_filters())
+        print(f"encoding the coded {height}p30 source once ({path}, {seconds} s)...", file=sys.stderr)
+        graph = ",".join([f"testsrc2=size={width}x{height}:rate={FPS}"] + code_filters(width))
+        kbps = 3000 * width * height // (W * H)
         subprocess.run(["nice", "-n", "10", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
                         "-f", "lavfi", "-i", graph, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-                        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3M",
-                        "-maxrate", "3M", "-bufsize", "6M", "-g", str(GOP), "-keyint_min", str(GOP),
+                        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", f"{kbps}k",
+                        "-maxrate", f"{kbps}k", "-bufsize", f"{2 * kbps}k", "-g", str(GOP), "-keyint_min", str(GOP),
                         "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
                         "-f", "flv", path + ".part"], check=True)
         os.replace(path + ".part", path)
@@ -86,7 +93,7 @@ def source(path, seconds):
     size = w * h + 2 * (w // 2) * (h // 2)
     for f in range(len(yuv) // size):
         luma = yuv[f * size:f * size + w * h]  # the Y plane, limited range
-        got.append(decode(block_means(lambda x, y: luma[y * w + x], w, h * BLOCK / H)))
+        got.append(decode(block_means(lambda x, y: luma[y * w + x], w, h * BLOCK / H)))  # 64/720 of h
     if got != picks:
         sys.exit(f"the coded source does not decode back: frames {picks} read as {got}")
 
@@ -291,5 +298,12 @@ def report(ll_file, lc_file, ng_file):
         print("WARNING: " + "; ".join(bad)); sys.exit(1)
 
 
+def summary(run_file):
+    r = analyse(json.load(open(run_file)))
+    keep = ("p50", "p95", "hi", "n", "total", "waiting", "stalled_ms", "buffer_stalled", "played_s",
+            "window_s", "fatal", "problems", "heights", "frames", "push_code")
+    print(json.dumps({k: (None if isinstance(r[k], float) and not math.isfinite(r[k]) else r[k]) for k in keep}))
+
+
 if __name__ == "__main__":
-    {"source": source, "run": run, "report": report}[sys.argv[1]](*sys.argv[2:])
+    {"source": source, "run": run, "summary": summary, "report": report}[sys.argv[1]](*sys.argv[2:])

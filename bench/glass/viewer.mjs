@@ -5,7 +5,9 @@
 //
 //   node viewer.mjs PLAYLIST_URL SECONDS OUT.json [JOIN_AT_MS [SCREENSHOT.png [MODE]]]
 // JOIN_AT_MS: wall-clock time (epoch ms) at which the page (loaded ahead) opens the playlist
-// (default: at once). MODE: `ll` plays with hls.js's low-latency mode on, anything else off.
+// (default: at once). MODE: `ll` plays with hls.js's low-latency mode on (its defaults otherwise),
+// `app` as the viewer app does (low-latency mode, catching up with the live edge at up to
+// APP_CATCH_UP_RATE), anything else with hls.js's defaults.
 // Environment: CHROMIUM (default /usr/bin/chromium).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const [url, secondsArg, out, joinAt, screenshot, mode] = process.argv.slice(2);
+// The viewer app's fastest catch-up playback rate (web/src/player.js).
+const APP_CATCH_UP_RATE = 1.25;
 if (!url || !secondsArg || !out) {
   console.error('usage: node viewer.mjs PLAYLIST_URL SECONDS OUT.json [JOIN_AT_MS [SCREENSHOT.png [MODE]]]');
   process.exit(2);
@@ -51,7 +55,7 @@ try {
       : route.fulfill({ status: 404, body: 'not found' });
   });
   const at = Number(joinAt || 0) || Date.now();
-  await page.goto(`${origin}/__glass/index.html?src=${encodeURIComponent(url)}&seconds=${seconds}&joinAt=${at}&ll=${mode === 'll' ? 1 : 0}`);
+  await page.goto(`${origin}/__glass/index.html?src=${encodeURIComponent(url)}&seconds=${seconds}&joinAt=${at}&ll=${mode === 'll' || mode === 'app' ? 1 : 0}&sync=${mode === 'app' ? APP_CATCH_UP_RATE : 1}`);
   // The page ends by itself: SECONDS after its first frame, or 60 s without one.
   const timeout = Math.max(0, at - Date.now()) + (seconds + 75) * 1000;
   await page.waitForFunction(() => window.__glass?.done, null, { timeout, polling: 500 })

@@ -2,6 +2,7 @@
 //! broadcaster, HTTP and ffprobe as the viewer.
 #![forbid(unsafe_code)]
 
+pub mod player;
 pub mod viewer;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -349,4 +350,77 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The real engines `make test` starts (a Kafka-protocol broker, an S3-compatible server).
+#[derive(Debug, Clone)]
+pub struct Engines {
+    /// `host:port` of the broker.
+    pub brokers: String,
+    /// `http://host:port` of the S3 server.
+    pub s3_endpoint: String,
+    /// Its credentials.
+    pub s3_access_key: String,
+    /// See `s3_access_key`.
+    pub s3_secret_key: String,
+}
+
+/// The engines, or `None` (the test then does nothing) when none are configured; under
+/// `make test` (`LIVECAST_TEST_REQUIRE_ENGINES=1`) their absence fails the test instead.
+pub fn engines() -> Option<Engines> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let engines = (|| {
+        Some(Engines {
+            brokers: var("LIVECAST_TEST_KAFKA_BROKERS")?,
+            s3_endpoint: var("LIVECAST_TEST_S3_ENDPOINT")?,
+            s3_access_key: var("LIVECAST_TEST_S3_ACCESS_KEY")?,
+            s3_secret_key: var("LIVECAST_TEST_S3_SECRET_KEY")?,
+        })
+    })();
+    assert!(
+        engines.is_some() || std::env::var("LIVECAST_TEST_REQUIRE_ENGINES").as_deref() != Ok("1"),
+        "the test engines are not configured"
+    );
+    engines
+}
+
+impl Engines {
+    /// The broker as a service's bus configuration.
+    pub fn bus(&self) -> livecast_bus::BusConfig {
+        livecast_bus::BusConfig::Kafka {
+            brokers: self.brokers.clone(),
+            client_id: None,
+            session_timeout_ms: Some(6_000),
+            publish_timeout_ms: None,
+            replication_factor: None,
+        }
+    }
+
+    /// A fresh bucket `bucket` on the S3 server, as a service's blob configuration.
+    pub async fn bucket(&self, bucket: &str) -> livecast_blob::BlobConfig {
+        s3_bucket(
+            &self.s3_endpoint,
+            bucket,
+            &self.s3_access_key,
+            &self.s3_secret_key,
+        )
+        .await
+    }
+
+    /// The environment that points a service process at `bucket` and the broker.
+    pub fn service_env(&self, bucket: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("LIVECAST_BLOB__KIND", "s3".into()),
+            ("LIVECAST_BLOB__ENDPOINT", self.s3_endpoint.clone()),
+            ("LIVECAST_BLOB__BUCKET", bucket.into()),
+            ("LIVECAST_BLOB__ACCESS_KEY_ID", self.s3_access_key.clone()),
+            (
+                "LIVECAST_BLOB__SECRET_ACCESS_KEY",
+                self.s3_secret_key.clone(),
+            ),
+            ("LIVECAST_BUS__KIND", "kafka".into()),
+            ("LIVECAST_BUS__BROKERS", self.brokers.clone()),
+            ("LIVECAST_BUS__SESSION_TIMEOUT_MS", "6000".into()),
+        ]
+    }
 }

@@ -7,34 +7,15 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use livecast_bus::BusConfig;
 use livecast_core::EventId;
 use livecast_tests::viewer::watch_live;
 use livecast_tests::{
-    continuous_segments, free_port, listed_seconds, play_to_end, record_fault_result, s3_bucket,
-    service_binary, spawn_platform, test_stream_command,
+    Engines, continuous_segments, engines, free_port, listed_seconds, play_to_end,
+    record_fault_result, service_binary, spawn_platform, test_stream_command,
 };
 
 const FIRST_PUSH_SECONDS: u64 = 10;
 const SECOND_PUSH_SECONDS: u32 = 14;
-
-struct Engines {
-    brokers: String,
-    s3_endpoint: String,
-    s3_access_key: String,
-    s3_secret_key: String,
-}
-
-fn engines() -> Option<Engines> {
-    let var = |name: &str| std::env::var(name).ok();
-    let engines = Engines {
-        brokers: var("LIVECAST_TEST_KAFKA_BROKERS")?,
-        s3_endpoint: var("LIVECAST_TEST_S3_ENDPOINT")?,
-        s3_access_key: var("LIVECAST_TEST_S3_ACCESS_KEY")?,
-        s3_secret_key: var("LIVECAST_TEST_S3_SECRET_KEY")?,
-    };
-    Some(engines)
-}
 
 /// The first ingest instance: its own process on the shared blob store, bus and catalogue.
 fn spawn_ingest(engines: &Engines, bucket: &str, catalogue: &str) -> (Child, String) {
@@ -44,13 +25,7 @@ fn spawn_ingest(engines: &Engines, bucket: &str, catalogue: &str) -> (Child, Str
         .env("LIVECAST_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
         .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{http}"))
         .env("LIVECAST_CATALOGUE_ENDPOINT", catalogue)
-        .env("LIVECAST_BLOB__KIND", "s3")
-        .env("LIVECAST_BLOB__ENDPOINT", &engines.s3_endpoint)
-        .env("LIVECAST_BLOB__BUCKET", bucket)
-        .env("LIVECAST_BLOB__ACCESS_KEY_ID", &engines.s3_access_key)
-        .env("LIVECAST_BLOB__SECRET_ACCESS_KEY", &engines.s3_secret_key)
-        .env("LIVECAST_BUS__KIND", "kafka")
-        .env("LIVECAST_BUS__BROKERS", &engines.brokers)
+        .envs(engines.service_env(bucket))
         .env("LIVECAST_INGEST__TOPIC_PARTITIONS", "4")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -69,28 +44,10 @@ fn spawn_ingest(engines: &Engines, bucket: &str, catalogue: &str) -> (Child, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broadcaster_moving_to_another_ingest_instance_after_a_crash_continues_the_stream() {
-    let Some(engines) = engines() else {
-        assert!(
-            std::env::var("LIVECAST_TEST_REQUIRE_ENGINES").as_deref() != Ok("1"),
-            "the test engines are not configured"
-        );
-        return;
-    };
+    let Some(engines) = engines() else { return };
     let bucket = format!("failover-{}", EventId::generate());
-    let blob = s3_bucket(
-        &engines.s3_endpoint,
-        &bucket,
-        &engines.s3_access_key,
-        &engines.s3_secret_key,
-    )
-    .await;
-    let bus = BusConfig::Kafka {
-        brokers: engines.brokers.clone(),
-        client_id: None,
-        session_timeout_ms: Some(6_000),
-        publish_timeout_ms: None,
-        replication_factor: None,
-    };
+    let blob = engines.bucket(&bucket).await;
+    let bus = engines.bus();
     let platform = spawn_platform(move |config| {
         config.blob = Some(blob);
         config.bus = bus;

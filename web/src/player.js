@@ -65,12 +65,18 @@ function waitingForSegments(maxLoadTimeMs) {
   };
 }
 
+/** Fastest playback rate hls.js uses to catch up with the live edge (bench/glass uses it too). */
+const LIVE_CATCH_UP_RATE = 1.25;
+
 function withHlsJs(Hls, video, url, view, stats) {
   const hls = new Hls({
     // Low-Latency HLS where the edge offers it: hls.js plays PART-HOLD-BACK behind the newest
     // part, loads parts and preload hints, and blocks on the next part; a stream without parts
     // plays three target durations behind, as standard HLS.
     lowLatencyMode: true,
+    // A viewer who joined (or fell) further behind than PART-HOLD-BACK, since it starts at an
+    // independent part up to a second earlier, catches up by playing a little faster.
+    maxLiveSyncPlaybackRate: LIVE_CATCH_UP_RATE,
     backBufferLength: 60,
     // The edge answers 404 until the first segments of a new stream exist.
     manifestLoadPolicy: { default: waitingForSegments(20000) },

@@ -1,0 +1,166 @@
+//! A real player as the judge of a fault: hls.js in headless Chromium, driven by the
+//! glass-to-glass harness of `bench/glass`. The broadcaster pushes a source that carries each
+//! frame's number in its picture, through a relay that notes when every frame left; the viewer
+//! reads the number on its screen every 100 ms. What it reports: glass-to-glass latency, stalls
+//! (`waiting` after the first frame), hls.js fatal errors, and what made the run unusable.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+fn harness() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/glass/harness.py")
+}
+
+/// A 640x360 30 fps source of `seconds` with each frame's number in its picture (GOP 2 s, no
+/// B-frames, AAC), encoded once per machine and reused.
+pub async fn coded_source(seconds: u32) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("livecast-test-coded-360p-{seconds}s.flv"));
+    let status = Command::new("python3")
+        .arg(harness())
+        .args([
+            "source",
+            path.to_str().unwrap(),
+            &seconds.to_string(),
+            "640",
+            "360",
+        ])
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .expect("python3 runs");
+    assert!(status.success(), "the coded source could not be made");
+    path
+}
+
+/// A broadcaster pushing a coded source and one viewer watching, running.
+pub struct Watching {
+    harness: Child,
+    out: PathBuf,
+}
+
+/// What the viewer saw.
+#[derive(Debug)]
+pub struct Seen {
+    /// Glass-to-glass latency: median, 95th percentile and worst, in milliseconds.
+    pub median_ms: f64,
+    /// See `median_ms`.
+    pub p95_ms: f64,
+    /// See `median_ms`.
+    pub worst_ms: f64,
+    /// Pictures read.
+    pub samples: u64,
+    /// Stalls after the first frame, and how long they lasted in all.
+    pub stalls: u64,
+    /// See `stalls`.
+    pub stalled_ms: f64,
+    /// Seconds played.
+    pub played_s: f64,
+    /// hls.js fatal errors.
+    pub fatal: Vec<Value>,
+    /// What made the measurement unusable (nothing read, the push ended early...).
+    pub problems: Vec<String>,
+}
+
+impl Watching {
+    /// Pushes `source` to `rtmp://127.0.0.1:{rtmp_port}/{path}` through the relay and, `join_s`
+    /// s after its first frame, plays `playlist` for `seconds` with hls.js: `low_latency`, as the
+    /// viewer app does (low-latency mode, catching up with the live edge); otherwise with its
+    /// defaults. Screenshots and the run's JSON go to `dir`.
+    pub fn start(
+        rtmp_port: u16,
+        path: &str,
+        source: &Path,
+        playlist: &str,
+        (join_s, seconds): (u32, u32),
+        low_latency: bool,
+        dir: &Path,
+    ) -> Self {
+        let out = dir.join("run.json");
+        let harness = Command::new("python3")
+            .arg(harness())
+            .arg("run")
+            .arg(rtmp_port.to_string())
+            .arg(path)
+            .arg(source)
+            .arg(playlist)
+            .arg(join_s.to_string())
+            .arg("1")
+            .arg(seconds.to_string())
+            .arg(&out)
+            .arg(dir)
+            .arg(if low_latency { "app" } else { "standard" })
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs");
+        Watching { harness, out }
+    }
+
+    /// Waits for the viewer to finish (the push stops then) and reads what it saw.
+    pub async fn finish(mut self) -> Seen {
+        let status = self.harness.wait().await.expect("the harness runs");
+        assert!(
+            status.success(),
+            "the glass-to-glass harness failed: {status}"
+        );
+        let output = Command::new("python3")
+            .arg(harness())
+            .arg("summary")
+            .arg(&self.out)
+            .output()
+            .await
+            .expect("python3 runs");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let summary: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+            panic!(
+                "no summary ({e}): {text} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        let number = |key: &str| summary[key].as_f64().unwrap_or(f64::NAN);
+        let list = |key: &str| summary[key].as_array().cloned().unwrap_or_default();
+        Seen {
+            median_ms: number("p50"),
+            p95_ms: number("p95"),
+            worst_ms: number("hi"),
+            samples: summary["n"].as_u64().unwrap_or(0),
+            stalls: summary["waiting"].as_u64().unwrap_or(0),
+            stalled_ms: number("stalled_ms"),
+            played_s: number("played_s"),
+            fatal: list("fatal"),
+            problems: list("problems")
+                .into_iter()
+                .map(|p| p.as_str().unwrap_or_default().to_string())
+                .collect(),
+        }
+    }
+}
+
+impl Seen {
+    /// Checks that the measurement is usable, and the viewer saw no fatal error; returns the
+    /// figures as a cell of the fault table.
+    pub fn assert_usable(&self) -> String {
+        assert!(
+            self.problems.is_empty(),
+            "the viewer's run is unusable: {:?}",
+            self.problems
+        );
+        assert!(self.samples > 0, "no picture was read");
+        assert!(
+            self.fatal.is_empty(),
+            "hls.js fatal errors: {:?}",
+            self.fatal
+        );
+        format!(
+            "{} stalls ({:.0} ms) in {:.0} s; glass-to-glass {:.2} s median, {:.2} s worst",
+            self.stalls,
+            self.stalled_ms,
+            self.played_s,
+            self.median_ms / 1000.0,
+            self.worst_ms / 1000.0
+        )
+    }
+}
