@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The fault scenarios, long form included: starts the real test servers, runs the worker chaos
-# run (a 2-minute live stream, one of two worker processes SIGKILLed every 20 s) and every
-# short fault scenario of `make test` (worker crash, corrupted chunk, broadcaster away, camera
-# stalled, blob store and broker stopped, region down, hostile clients, ingest instance killed,
-# uplink throttled and cut), printing what each measured, and stops the servers. About 8
-# minutes after the build.
+# run (a 2-minute live stream played by hls.js in low-latency mode, the worker making its parts
+# SIGKILLed every 20 s and started again) and every short fault scenario of `make test` (worker
+# crash with and without a live feed, corrupted chunk, broadcaster away, camera stalled, blob
+# store and broker stopped, region down, hostile clients, ingest instance killed, uplink
+# throttled and cut), printing what each measured, and stops the servers. About 10 minutes
+# after the build.
 # Each scenario's test prints its row of the fault table as a `fault result: | ... |` line; the
 # rows are collected from the output. When every scenario passed, those rows replace
 # bench/results/faults.rows (stamped in bench/results/faults.stamp) and bench/write-results.sh
@@ -24,12 +25,14 @@ export LIVECAST_TEST_REQUIRE_ENGINES=1
 stamp=$(bench/write-results.sh --stamp "make chaos")
 
 status=0
-cargo nextest run -p livecast-encode-worker --test chaos --run-ignored ignored-only \
+cargo build --workspace --bins
+cargo nextest run -p livecast-tests --test worker_failover --run-ignored ignored-only \
   --no-capture 2>&1 | tee -a "$output" || status=1
 cargo nextest run --no-fail-fast --success-output immediate \
-  -p livecast-encode-worker --test crash_and_bad_media \
+  -p livecast-encode-worker --test crash_and_bad_media --test standby \
   -p livecast-tests --test backend_outages --test degraded_input --test regions \
-  --test hostile_clients --test ingest_failover --test uplink 2>&1 | tee -a "$output" || status=1
+  --test hostile_clients --test ingest_failover --test uplink --test worker_failover \
+  2>&1 | tee -a "$output" || status=1
 sed -n 's/^ *fault result: //p' "$output" | sort >"$fault_rows"
 if [ "$status" -ne 0 ]; then
   echo "make chaos: FAILED (bench/results/faults.rows left as it was)"

@@ -8,7 +8,7 @@
 //!
 //! The long form (`make chaos`): a worker SIGKILLed every 20 s for 2 minutes and started again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -35,8 +35,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(engines: &Engines, bucket: &str, group: &str) -> Self {
+    /// A worker process whose log goes to `log`.
+    fn spawn(engines: &Engines, bucket: &str, group: &str, log: &Path) -> Self {
         let http = free_port();
+        let log = std::fs::File::create(log).expect("worker log");
         let child = Command::new(service_binary("encode-worker"))
             .env("LIVECAST_HTTP__ADDR", format!("127.0.0.1:{http}"))
             .env("LIVECAST_GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
@@ -45,8 +47,10 @@ impl Worker {
             .env("LIVECAST_WORKER__TOPIC_PARTITIONS", "4")
             .env("LIVECAST_WORKER__PRESET", "ultrafast")
             .env("LIVECAST_WORKER__CONCURRENCY", "1")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("worker log"))
+            .stderr(log)
             .spawn()
             .expect("the encode-worker binary starts");
         Worker {
@@ -103,19 +107,26 @@ async fn kill_the_primary_mid_segment(
 ) -> usize {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no primary with a standby in 30 s"
-        );
         let mut primary = None;
         let mut standby = false;
+        let mut roles = Vec::new();
         for (index, worker) in workers.iter().enumerate() {
-            if worker.live_streams("primary").await >= 1.0 {
+            let (primaries, standbys) = (
+                worker.live_streams("primary").await,
+                worker.live_streams("standby").await,
+            );
+            if primaries >= 1.0 {
                 primary = Some(index);
             }
-            standby |= worker.live_streams("standby").await >= 1.0;
+            standby |= standbys >= 1.0;
+            roles.push((primaries, standbys));
         }
         let (status, body) = platform.get(playlist).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no primary with a standby in 30 s: workers' (primary, standby) streams {roles:?}; \
+             playlist {status}:\n{body}"
+        );
         let mid_segment = status == 200 && (1..=3).contains(&open_parts(&body));
         if let (Some(index), true, true) = (primary, standby, mid_segment) {
             workers[index].kill();
@@ -157,11 +168,15 @@ struct Fleet {
     group: String,
     platform: Platform,
     workers: Vec<Worker>,
+    /// The workers' logs, the viewer's run and screenshot, kept after the test.
+    artifacts: PathBuf,
 }
 
 /// The platform without its own worker, and two worker processes on the same engines.
 async fn fleet(engines: Engines) -> Fleet {
     let bucket = format!("worker-failover-{}", EventId::generate());
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&bucket);
+    std::fs::create_dir_all(&artifacts).unwrap();
     let blob = engines.bucket(&bucket).await;
     let bus = engines.bus();
     let group = format!("encode-worker-{}", EventId::generate());
@@ -179,7 +194,14 @@ async fn fleet(engines: Engines) -> Fleet {
         .wait_for("/readyz", Duration::from_secs(30), |s, _| s == 200)
         .await;
     let workers = (0..2)
-        .map(|_| Worker::spawn(&engines, &bucket, &group))
+        .map(|n| {
+            Worker::spawn(
+                &engines,
+                &bucket,
+                &group,
+                &artifacts.join(format!("worker-{n}.log")),
+            )
+        })
         .collect();
     Fleet {
         engines,
@@ -187,6 +209,7 @@ async fn fleet(engines: Engines) -> Fleet {
         group,
         platform,
         workers,
+        artifacts,
     }
 }
 
@@ -195,7 +218,6 @@ async fn fleet(engines: Engines) -> Fleet {
 async fn broadcast_and_watch(
     fleet: &mut Fleet,
     watch_s: u32,
-    artifacts: &Path,
     faults: impl AsyncFnOnce(&mut Fleet, &str, &str),
 ) -> (String, livecast_tests::player::Seen) {
     let created = fleet.platform.create_stream("Worker fail-over").await;
@@ -218,7 +240,7 @@ async fn broadcast_and_watch(
         &master,
         (JOIN_S, watch_s),
         true,
-        artifacts,
+        &fleet.artifacts,
     );
     let playlist = format!("/stream/{id}/360p/index.m3u8");
     faults(fleet, &id, &playlist).await;
@@ -228,19 +250,14 @@ async fn broadcast_and_watch(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_killed_mid_segment_costs_a_low_latency_viewer_no_stall() {
     let Some(engines) = engines() else { return };
-    let artifacts = tempfile::tempdir().unwrap();
     let mut fleet = fleet(engines).await;
-    let (id, seen) = broadcast_and_watch(
-        &mut fleet,
-        WATCH_S,
-        artifacts.path(),
-        async |fleet, _, playlist| {
-            // Halfway through the viewer's window.
-            tokio::time::sleep(Duration::from_secs(u64::from(JOIN_S + WATCH_S / 2))).await;
-            kill_the_primary_mid_segment(&fleet.platform, playlist, &mut fleet.workers).await;
-        },
-    )
+    let (id, seen) = broadcast_and_watch(&mut fleet, WATCH_S, async |fleet, _, playlist| {
+        // Halfway through the viewer's window.
+        tokio::time::sleep(Duration::from_secs(u64::from(JOIN_S + WATCH_S / 2))).await;
+        kill_the_primary_mid_segment(&fleet.platform, playlist, &mut fleet.workers).await;
+    })
     .await;
+    println!("artifacts in {}", fleet.artifacts.display());
     let figures = seen.assert_usable();
     println!("viewer across the kill: {figures}");
     assert_eq!(seen.stalls, 0, "the viewer stalled: {figures}");
@@ -262,27 +279,24 @@ async fn a_worker_killed_mid_segment_costs_a_low_latency_viewer_no_stall() {
 #[ignore = "long form, about 3 minutes: make chaos"]
 async fn a_worker_killed_every_20_seconds_for_2_minutes_costs_a_low_latency_viewer_no_stall() {
     let Some(engines) = engines() else { return };
-    let artifacts = tempfile::tempdir().unwrap();
     let mut fleet = fleet(engines).await;
     let kills = std::sync::atomic::AtomicU32::new(0);
-    let (id, seen) = broadcast_and_watch(
-        &mut fleet,
-        120 + 10,
-        artifacts.path(),
-        async |fleet, _, playlist| {
-            tokio::time::sleep(Duration::from_secs(u64::from(JOIN_S))).await;
-            for _ in 0..6 {
-                tokio::time::sleep(Duration::from_secs(20)).await;
-                let index =
-                    kill_the_primary_mid_segment(&fleet.platform, playlist, &mut fleet.workers)
-                        .await;
-                // Started again at once, as Kubernetes restarts a crashed pod.
-                fleet.workers[index] = Worker::spawn(&fleet.engines, &fleet.bucket, &fleet.group);
-                kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        },
-    )
+    let (id, seen) = broadcast_and_watch(&mut fleet, 120 + 10, async |fleet, _, playlist| {
+        tokio::time::sleep(Duration::from_secs(u64::from(JOIN_S))).await;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let index =
+                kill_the_primary_mid_segment(&fleet.platform, playlist, &mut fleet.workers).await;
+            // Started again at once, as Kubernetes restarts a crashed pod.
+            let restart = kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let log = fleet
+                .artifacts
+                .join(format!("worker-{index}-restart-{restart}.log"));
+            fleet.workers[index] = Worker::spawn(&fleet.engines, &fleet.bucket, &fleet.group, &log);
+        }
+    })
     .await;
+    println!("artifacts in {}", fleet.artifacts.display());
     let figures = seen.assert_usable();
     let kills = kills.into_inner();
     println!("viewer across {kills} kills: {figures}");

@@ -61,8 +61,9 @@ async fn a_worker_killed_mid_stream_is_replaced_without_a_missing_or_duplicated_
     if let Some(resumed_at) = resumed_at {
         // One row of the fault table that `make chaos` writes into bench/RESULTS.md.
         println!(
-            "fault result: | one encode-worker process SIGKILLed mid-stream ({done_before_kill} of \
-             {count} chunks done), another started | 0 / 0 | 0 s | publishing paused {:.1} s |",
+            "fault result: | one encode-worker process SIGKILLed mid-stream, durable chunks only \
+             (no live feed: the consumer group's rebalance) ({done_before_kill} of {count} chunks \
+             done), another started | 0 / 0 | 0 s | publishing paused {:.1} s (no viewer) |",
             resumed_at.duration_since(killed_at).as_secs_f64()
         );
     }

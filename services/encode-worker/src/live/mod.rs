@@ -202,9 +202,12 @@ impl LiveStreams {
             cancel.cancel();
             return;
         }
-        if let Err(error) = output.take_over().await {
-            tracing::warn!(stream_id = %stream, %error, "standby could not take the stream over");
-            cancel.cancel();
+        match output.take_over().await {
+            Ok(()) => metrics::live_streams(self.counts()),
+            Err(error) => {
+                tracing::warn!(stream_id = %stream, %error, "standby could not take the stream over");
+                cancel.cancel();
+            }
         }
     }
 

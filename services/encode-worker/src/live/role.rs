@@ -253,9 +253,21 @@ impl LiveOutput {
         Ok(())
     }
 
+    /// Whether this worker holds the claim on chunk `seq`: it does, or (a standby that took
+    /// over) the primary it took over from does and had not announced the chunk, and the claim
+    /// is taken. Otherwise another worker makes the chunk: a conflict.
     async fn check_claim(&self, seq: u64) -> Result<(), Error> {
+        let took_over_from = {
+            let state = self.state();
+            state.took_over_from.clone().filter(|_| !state.standing_by)
+        };
         match self.output.claim(&self.stream, seq).await? {
             Some(claim) if claim.worker == self.worker => Ok(()),
+            Some(claim) if Some(&claim.worker) == took_over_from.as_ref() && !claim.announced => {
+                self.output
+                    .take_claim(&self.stream, seq, &self.worker)
+                    .await
+            }
             claim => Err(Error::conflict(format!(
                 "chunk {seq} of stream {} is claimed by {:?}",
                 self.stream,
@@ -274,13 +286,16 @@ impl LiveOutput {
 #[async_trait::async_trait]
 impl ChunkSink for LiveOutput {
     async fn begin(&self, seq: u64, start: ChunkStart) -> Result<(), Error> {
-        let (primary, took_over_from) = {
+        let primary = {
             let mut state = self.state();
             state.starts.insert(seq, start);
             while state.starts.len() > KEPT_STARTS {
                 state.starts.pop_first();
             }
-            (!state.standing_by, state.took_over_from.clone())
+            if state.standing_by {
+                state.shadow.begin(seq);
+            }
+            !state.standing_by
         };
         if !primary
             || self
@@ -290,19 +305,9 @@ impl ChunkSink for LiveOutput {
         {
             return Ok(());
         }
-        // Claimed already: by this worker (taken over at the takeover), or by the primary it
-        // took over from, which began the chunk first.
-        match self.output.claim(&self.stream, seq).await? {
-            Some(claim) if claim.worker == self.worker => Ok(()),
-            Some(claim) if Some(&claim.worker) == took_over_from.as_ref() && !claim.announced => {
-                self.output
-                    .take_claim(&self.stream, seq, &self.worker)
-                    .await
-            }
-            _ => Err(Error::conflict(format!(
-                "another worker makes the parts of chunk {seq}"
-            ))),
-        }
+        // Claimed already: by this worker (at its takeover), or by the primary it took over
+        // from, which began the chunk first.
+        self.check_claim(seq).await
     }
 
     async fn part(&self, seq: u64, part: EncodedPart) -> Result<(), Error> {

@@ -131,6 +131,8 @@ pub(crate) struct Shadow {
     /// Chunks whose segments the primary announced.
     announced: BTreeSet<u64>,
     held_wholes: BTreeMap<u64, HeldWhole>,
+    /// Chunks the standby began following, whether or not it made anything of them yet.
+    begun: BTreeSet<u64>,
     taken_over: bool,
 }
 
@@ -152,9 +154,17 @@ impl Shadow {
         }
     }
 
+    /// The standby began following chunk `seq`.
+    pub fn begin(&mut self, seq: u64) {
+        if !self.announced.contains(&seq) {
+            self.begun.insert(seq);
+        }
+    }
+
     /// The primary announced chunk `seq` whole: nothing of it is held any longer.
     pub fn primary_announced(&mut self, seq: u64) {
         self.announced.insert(seq);
+        self.begun.remove(&seq);
         self.held_wholes.remove(&seq);
         self.tracks.retain(|(track_seq, _), _| *track_seq != seq);
         // Chunks long announced are no longer reported on.
@@ -218,12 +228,13 @@ impl Shadow {
         (parts, wholes)
     }
 
-    /// The chunks in flight: not announced by the primary, and what the standby has of them.
+    /// The chunks in flight: begun or reported on, and not announced by the primary.
     pub fn in_flight(&self) -> BTreeSet<u64> {
         self.tracks
             .keys()
             .map(|(seq, _)| *seq)
             .chain(self.held_wholes.keys().copied())
+            .chain(self.begun.iter().copied())
             .collect()
     }
 
@@ -242,6 +253,7 @@ impl Shadow {
             .collect();
         self.tracks.retain(|(track_seq, _), _| *track_seq != seq);
         self.announced.insert(seq);
+        self.begun.remove(&seq);
         Some(WholeToAnnounce {
             stored: held.stored,
             renditions,
@@ -393,6 +405,15 @@ mod tests {
         assert!(now.is_empty());
         let next = shadow.own_part(7, part(2, true, b"p2"));
         assert_eq!(next.len(), 1, "part 2 opens its own group of pictures");
+    }
+
+    #[test]
+    fn a_chunk_begun_before_anything_of_it_was_made_is_in_flight() {
+        let mut shadow = Shadow::default();
+        shadow.begin(8);
+        assert_eq!(shadow.in_flight(), BTreeSet::from([8]));
+        shadow.primary_announced(8);
+        assert!(shadow.in_flight().is_empty());
     }
 
     #[test]
