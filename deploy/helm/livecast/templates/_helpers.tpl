@@ -106,6 +106,10 @@ LIVECAST_WORKER__CONCURRENCY: {{ $v.encodeWorker.concurrency | quote }}
 LIVECAST_WORKER__PRESET: {{ $v.encodeWorker.preset | quote }}
 LIVECAST_WORKER__LOW_LATENCY: {{ $v.encodeWorker.lowLatency | quote }}
 LIVECAST_WORKER__PART_TARGET_MS: {{ $v.encodeWorker.partTargetMs | int64 | quote }}
+LIVECAST_GRPC_ADDR: "0.0.0.0:50053"
+LIVECAST_WORKER__STANDBY: {{ $v.encodeWorker.standby | quote }}
+LIVECAST_WORKER__STANDBY_LEASE_MS: {{ $v.encodeWorker.standbyLeaseMs | int64 | quote }}
+LIVECAST_WORKER__X264_THREADS: {{ $v.encodeWorker.x264Threads | int64 | quote }}
 {{ include "livecast.env.blob" . }}
 {{- end -}}
 
