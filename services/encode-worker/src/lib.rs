@@ -26,6 +26,7 @@ use prost::Message;
 use tokio::net::TcpListener;
 
 pub use config::{Config, WorkerSettings};
+pub use livecast_media::return_freed_buffers_to_the_system;
 pub use worker::{ChunkOutcome, EncodeWorker};
 
 /// The default consumer group of the workers: partitions keyed by stream id give each stream
