@@ -8,7 +8,8 @@
   harness.py run RTMP_PORT APP/KEY SOURCE PLAYLIST_URL JOIN_S VIEWS SECONDS OUT.json [SHOT_DIR [MODE]]
       pushes SOURCE (ffmpeg -re -c copy) through the RTMP relay (bench/rtmp_relay.py); from JOIN_S s
       after its first frame, VIEWS viewers (viewer.mjs: hls.js in headless chromium, low-latency
-      mode on when MODE is `ll`, the viewer app's settings when it is `app`) join one after the
+      mode on when MODE is `ll`, the viewer app's settings when it is `app`, and pinned to the
+      lowest rendition when it is `app-lowest`) join one after the
       other at evenly spread phases of the keyframe cycle, each measuring SECONDS of playback;
       stops the push; writes when every frame was sent and what each viewer saw
   harness.py summary RUN.json
@@ -70,9 +71,11 @@ def source(path, seconds, width=W, height=H):
         print(f"encoding the coded {height}p30 source once ({path}, {seconds} s)...", file=sys.stderr)
         graph = ",".join([f"testsrc2=size={width}x{height}:rate={FPS}"] + code_filters(width))
         kbps = 3000 * width * height // (W * H)
+        # Above 720p, encoded faster (at a higher bitrate): made once, but on a bare machine.
+        preset = "ultrafast" if width > W else "veryfast"
         subprocess.run(["nice", "-n", "10", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
                         "-f", "lavfi", "-i", graph, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-                        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", f"{kbps}k",
+                        "-t", str(seconds), "-c:v", "libx264", "-preset", preset, "-b:v", f"{kbps}k",
                         "-maxrate", f"{kbps}k", "-bufsize", f"{2 * kbps}k", "-g", str(GOP), "-keyint_min", str(GOP),
                         "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
                         "-f", "flv", path + ".part"], check=True)

@@ -7,7 +7,8 @@
 // JOIN_AT_MS: wall-clock time (epoch ms) at which the page (loaded ahead) opens the playlist
 // (default: at once). MODE: `ll` plays with hls.js's low-latency mode on (its defaults otherwise),
 // `app` as the viewer app does (low-latency mode, catching up with the live edge at up to
-// APP_CATCH_UP_RATE), anything else with hls.js's defaults.
+// APP_CATCH_UP_RATE), `app-lowest` the same pinned to the lowest rendition, anything else with
+// hls.js's defaults.
 // Environment: CHROMIUM (default /usr/bin/chromium).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -55,7 +56,7 @@ try {
       : route.fulfill({ status: 404, body: 'not found' });
   });
   const at = Number(joinAt || 0) || Date.now();
-  await page.goto(`${origin}/__glass/index.html?src=${encodeURIComponent(url)}&seconds=${seconds}&joinAt=${at}&ll=${mode === 'll' || mode === 'app' ? 1 : 0}&sync=${mode === 'app' ? APP_CATCH_UP_RATE : 1}`);
+  await page.goto(`${origin}/__glass/index.html?src=${encodeURIComponent(url)}&seconds=${seconds}&joinAt=${at}&ll=${['ll', 'app', 'app-lowest'].includes(mode) ? 1 : 0}&sync=${mode?.startsWith('app') ? APP_CATCH_UP_RATE : 1}&level=${mode === 'app-lowest' ? 'lowest' : 'auto'}`);
   // The page ends by itself: SECONDS after its first frame, or 60 s without one.
   const timeout = Math.max(0, at - Date.now()) + (seconds + 75) * 1000;
   await page.waitForFunction(() => window.__glass?.done, null, { timeout, polling: 500 })

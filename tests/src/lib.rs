@@ -2,6 +2,7 @@
 //! broadcaster, HTTP and ffprobe as the viewer.
 #![forbid(unsafe_code)]
 
+pub mod fleet;
 pub mod player;
 pub mod viewer;
 

@@ -14,25 +14,30 @@ fn harness() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/glass/harness.py")
 }
 
-/// A 640x360 30 fps source of `seconds` with each frame's number in its picture (GOP 2 s, no
-/// B-frames, AAC), encoded once per machine and reused.
-pub async fn coded_source(seconds: u32) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("livecast-test-coded-360p-{seconds}s.flv"));
+/// A 16:9 30 fps source of `seconds` at `(width, height)` with each frame's number in its
+/// picture (GOP 2 s, no B-frames, AAC), encoded once per machine and reused.
+pub async fn coded_source(seconds: u32, (width, height): (u32, u32)) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("livecast-test-coded-{height}p-{seconds}s.flv"));
     let status = Command::new("python3")
         .arg(harness())
-        .args([
-            "source",
-            path.to_str().unwrap(),
-            &seconds.to_string(),
-            "640",
-            "360",
-        ])
+        .args(["source", path.to_str().unwrap(), &seconds.to_string()])
+        .args([width.to_string(), height.to_string()])
         .stdin(Stdio::null())
         .status()
         .await
         .expect("python3 runs");
     assert!(status.success(), "the coded source could not be made");
     path
+}
+
+/// How the viewer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// As the viewer app does: low-latency mode, catching up with the live edge, choosing its
+    /// rendition by bandwidth.
+    App,
+    /// The same, pinned to the lowest rendition.
+    AppLowestRendition,
 }
 
 /// A broadcaster pushing a coded source and one viewer watching, running.
@@ -66,16 +71,15 @@ pub struct Seen {
 
 impl Watching {
     /// Pushes `source` to `rtmp://127.0.0.1:{rtmp_port}/{path}` through the relay and, `join_s`
-    /// s after its first frame, plays `playlist` for `seconds` with hls.js: `low_latency`, as the
-    /// viewer app does (low-latency mode, catching up with the live edge); otherwise with its
-    /// defaults. Screenshots and the run's JSON go to `dir`.
+    /// s after its first frame, plays `playlist` for `seconds` as `viewer` says. Screenshots and
+    /// the run's JSON go to `dir`.
     pub fn start(
         rtmp_port: u16,
         path: &str,
         source: &Path,
         playlist: &str,
         (join_s, seconds): (u32, u32),
-        low_latency: bool,
+        viewer: Viewer,
         dir: &Path,
     ) -> Self {
         let out = dir.join("run.json");
@@ -91,7 +95,10 @@ impl Watching {
             .arg(seconds.to_string())
             .arg(&out)
             .arg(dir)
-            .arg(if low_latency { "app" } else { "standard" })
+            .arg(match viewer {
+                Viewer::App => "app",
+                Viewer::AppLowestRendition => "app-lowest",
+            })
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()

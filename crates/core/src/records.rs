@@ -50,8 +50,16 @@ pub struct SegmentRecord {
     pub discontinuity: bool,
     /// The wall-clock time of its first frame (ms since epoch), for `EXT-X-PROGRAM-DATE-TIME`.
     pub program_date_time: i64,
-    /// Its size in bytes.
+    /// Its size in bytes; 0 for a gap (see [`SegmentRecord::is_gap`]).
     pub size_bytes: u64,
+}
+
+impl SegmentRecord {
+    /// Whether the segment is a gap: a top rung the worker, short of CPU, left out of this
+    /// chunk to keep the lower rungs live. It has no bytes; playlists list it with `EXT-X-GAP`.
+    pub fn is_gap(&self) -> bool {
+        self.size_bytes == 0
+    }
 }
 
 /// One rung of a stream's ladder, as actually encoded (the master playlist is built from it).

@@ -43,6 +43,8 @@ pub struct StreamTranscoder {
     pub(crate) audio: AudioTrack,
     /// The newest picture, for slate.
     pub(crate) still: Option<Still>,
+    /// Top video rungs left out of the chunks to come (the worker is short of CPU).
+    shed: usize,
 }
 
 /// Which chunk is being transcoded and where it lies on the stream timeline; a live chunk's
@@ -98,7 +100,23 @@ impl StreamTranscoder {
             renditions: None,
             audio,
             still: None,
+            shed: 0,
         })
+    }
+
+    /// Leaves the `count` top video rungs out of the chunks to come (never the lowest): a
+    /// worker short of CPU keeps audio and the lower rungs in real time. 0 makes them all.
+    pub fn shed_top_rungs(&mut self, count: usize) {
+        self.shed = count;
+    }
+
+    /// The names of the video rungs fitted to the stream, top first, once it showed a picture.
+    pub fn video_rungs(&self) -> Vec<String> {
+        self.renditions
+            .iter()
+            .flatten()
+            .map(|rendition| rendition.name.clone())
+            .collect()
     }
 
     /// What another transcoder needs to take this stream up at the next chunk and make the same
@@ -370,8 +388,10 @@ impl StreamTranscoder {
             .frame_rate
             .or_else(|| input.decoder.frame_rate().filter(|r| plausible_rate(*r)))
             .unwrap_or(FALLBACK_FRAME_RATE);
+        let shed = self.shed.min(renditions.len().saturating_sub(1));
         let encoders = renditions
             .iter()
+            .skip(shed)
             .map(|rendition| RenditionEncoder::open(rendition.clone(), rate, &self.video_settings))
             .collect::<Result<_, _>>()?;
         Ok((encoders, rate))

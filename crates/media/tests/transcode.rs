@@ -335,3 +335,33 @@ fn speed_of_a_720p_chunk() {
         );
     }
 }
+
+#[test]
+fn a_transcoder_short_of_cpu_leaves_the_top_rungs_out_and_makes_the_others_as_ever() {
+    let fx = fixtures();
+    let path = fx.path("chunk0.flv");
+    let whole = transcoder()
+        .transcode(&chunk(&path, 0, ingest_pts_ms(&path)))
+        .expect("whole ladder");
+    let mut shedding = transcoder();
+    shedding.shed_top_rungs(2);
+    let lighter = shedding
+        .transcode(&chunk(&path, 0, ingest_pts_ms(&path)))
+        .expect("lighter ladder");
+    assert_eq!(names(&lighter), vec!["360p", "240p", "audio"]);
+    assert_eq!(shedding.video_rungs(), ["720p", "480p", "360p", "240p"]);
+    for rendition in &lighter {
+        assert_eq!(
+            rendition.media_segment,
+            find(&whole, &rendition.name).media_segment,
+            "{}: the same bytes as with the whole ladder",
+            rendition.name
+        );
+    }
+    // Never the lowest rung.
+    shedding.shed_top_rungs(10);
+    let lowest = shedding
+        .transcode(&chunk(&path, 0, ingest_pts_ms(&path)))
+        .expect("lowest rung");
+    assert_eq!(names(&lowest), vec!["240p", "audio"]);
+}

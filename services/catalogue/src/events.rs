@@ -79,7 +79,8 @@ pub async fn apply_segment(catalogue: &Catalogue, ready: &v1::SegmentReady) -> R
         program_date_time: ready.program_date_time_ms,
         size_bytes: ready.size_bytes,
     };
-    if catalogue.record_segment(&segment).await? {
+    // A gap (no bytes: a top rung left out) names its rendition and says nothing else of it.
+    if catalogue.record_segment(&segment).await? && !segment.is_gap() {
         catalogue
             .put_rendition(&RenditionRecord {
                 stream_id,

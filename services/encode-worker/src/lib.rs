@@ -5,6 +5,7 @@
 
 pub mod config;
 mod live;
+mod load;
 mod members;
 mod metrics;
 mod output;

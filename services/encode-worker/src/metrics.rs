@@ -120,3 +120,31 @@ pub fn live_streams((primary, standby): (u32, u32)) {
         .with_label_values(&["standby"])
         .set(i64::from(standby));
 }
+
+static GAPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_gap_segments_total",
+        "Segments of top rungs left out (announced as gaps) because the worker fell behind real \
+         time: audio and the lower rungs were kept live.",
+        &[],
+    )
+});
+
+static SHED_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    livecast_service::metrics::counter_vec(
+        "livecast_worker_shed_changes_total",
+        "Times a live stream's worker left one more top rung out (shed) or took one back \
+         (restored), by direction.",
+        &["direction"],
+    )
+});
+
+/// Counts a top-rung segment left out.
+pub fn gap() {
+    GAPS.with_label_values::<&str>(&[]).inc();
+}
+
+/// Counts a rung shed or restored.
+pub fn shed_change(direction: &str) {
+    SHED_CHANGES.with_label_values(&[direction]).inc();
+}

@@ -168,16 +168,7 @@ impl Output {
         let ready = v1::SegmentReady {
             event_id: EventId::generate().to_string(),
             stream_id: stream.to_string(),
-            rendition: Some(v1::RenditionInfo {
-                name: rendition.name.clone(),
-                width: rendition.width,
-                height: rendition.height,
-                bandwidth: rendition.bandwidth,
-                average_bandwidth: rendition.bandwidth,
-                codecs: rendition.codecs.clone(),
-                frame_rate_milli: rendition.frame_rate_milli,
-                audio_only: rendition.audio_only,
-            }),
+            rendition: Some(rendition_info(rendition)),
             seq: chunk.seq,
             duration_ms: rendition.duration_ms,
             discontinuity: chunk.discontinuity,
@@ -211,6 +202,47 @@ impl Output {
                     (ready.blob_key, rendition.media_segment.clone()),
                 ],
             );
+        }
+        Ok(())
+    }
+
+    /// Announces the rungs `shed` left out of `chunk` (the worker was short of CPU) as gaps: no
+    /// bytes, so that playlists list them with `EXT-X-GAP` and players take another rendition.
+    /// A gap names its rendition and says nothing else of it.
+    pub async fn gaps(
+        &self,
+        stream: &StreamId,
+        chunk: &v1::SourceChunk,
+        shed: &[String],
+    ) -> Result<(), Error> {
+        for rendition in shed {
+            let name = RenditionName::parse(rendition.clone())?;
+            let gap = v1::SegmentReady {
+                event_id: EventId::generate().to_string(),
+                stream_id: stream.to_string(),
+                rendition: Some(v1::RenditionInfo {
+                    name: rendition.clone(),
+                    ..Default::default()
+                }),
+                seq: chunk.seq,
+                duration_ms: chunk.duration_ms,
+                discontinuity: chunk.discontinuity,
+                blob_key: blob_keys::media_segment(stream, &name, chunk.seq),
+                init_blob_key: blob_keys::init_segment(stream, &name),
+                program_date_time_ms: chunk.wall_clock_ms,
+                size_bytes: 0,
+                region: self.region.to_string(),
+                ladder_size: 0,
+                content: v1::SegmentContent::Gap as i32,
+                content_reason: "the worker was short of CPU: the lower rungs were kept live"
+                    .into(),
+                part_count: 0,
+            };
+            let payload = Bytes::from(gap.encode_to_vec());
+            self.bus
+                .publish(topics::SEGMENTS, stream.as_str(), payload)
+                .await?;
+            metrics::gap();
         }
         Ok(())
     }
@@ -288,6 +320,20 @@ fn replicate(backup: Arc<dyn BlobStore>, objects: [(String, Bytes); 2]) {
             }
         }
     });
+}
+
+/// What a rendition is, as encoded.
+fn rendition_info(rendition: &EncodedRendition) -> v1::RenditionInfo {
+    v1::RenditionInfo {
+        name: rendition.name.clone(),
+        width: rendition.width,
+        height: rendition.height,
+        bandwidth: rendition.bandwidth,
+        average_bandwidth: rendition.bandwidth,
+        codecs: rendition.codecs.clone(),
+        frame_rate_milli: rendition.frame_rate_milli,
+        audio_only: rendition.audio_only,
+    }
 }
 
 fn segment_content(content: Content) -> v1::SegmentContent {

@@ -4,7 +4,7 @@
 //! encoded live from the next chunk on.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use livecast_blob::{BlobError, BlobStore};
@@ -210,7 +210,7 @@ impl EncodeWorker {
             // A reconnect may change the source's codecs or size: start from scratch.
             self.transcoders.remove(stream);
         }
-        let transcoder = self.transcoders.get(stream)?;
+        let transcoder = self.transcoders.for_next_chunk(stream, true)?;
         let (pts_ms, duration_ms, seq) = (chunk.pts_ms, chunk.duration_ms, chunk.seq);
         let slate = |reason: String, outcome| {
             let transcoder = transcoder.clone();
@@ -221,13 +221,15 @@ impl EncodeWorker {
                 Ok::<_, Error>((slate, outcome, reason))
             }
         };
+        // Made from the store, a chunk is behind real time by how much longer than itself its
+        // making took (the backlog shows as chunks waiting for their turn).
+        let started = Instant::now();
         let (renditions, outcome, reason) = if let Some(reason) = set_aside {
             slate(reason, ChunkOutcome::Slated).await?
         } else if chunk.slate {
             slate("the broadcaster sent nothing".into(), ChunkOutcome::Slated).await?
         } else {
             let media = self.source(stream, chunk).await?;
-            let started = Instant::now();
             let transcoded = off_reactor(transcoder.clone(), move |t| {
                 t.transcode(&SourceChunkInput {
                     media: ChunkMedia::Bytes(&media),
@@ -253,11 +255,24 @@ impl EncodeWorker {
             ChunkOutcome::BadInput => "bad_input",
             _ => "slate",
         });
+        // The top rungs left out of it, as the worker falls behind real time.
+        let shed: Vec<String> = transcoder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .video_rungs()
+            .into_iter()
+            .filter(|rung| !renditions.iter().any(|r| &r.name == rung))
+            .collect();
         // Made whole at once: no part of it was announced.
         let renditions = renditions.into_iter().map(|r| (r, 0)).collect();
         self.output
             .segments(stream, chunk, renditions, &reason)
             .await?;
+        self.output.gaps(stream, chunk, &shed).await?;
+        let lag = started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(u64::from(duration_ms)));
+        self.transcoders.chunk_made(stream, seq, lag);
         Ok(outcome)
     }
 }

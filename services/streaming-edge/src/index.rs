@@ -265,11 +265,13 @@ impl SegmentIndex {
             program_date_time_ms: ready.program_date_time_ms,
             size_bytes: ready.size_bytes,
         };
+        // A gap names its rendition and says nothing else of it.
+        let described = (!segment.is_gap()).then(|| RenditionInfo::from(info));
         let entry = self.entry(&id).await;
         entry.update(|stream| {
             stream.expect_ladder(ready.ladder_size);
             stream.segment_parts_done(&rendition, ready.seq, ready.part_count);
-            stream.apply_segment(rendition, Some(RenditionInfo::from(info)), segment);
+            stream.apply_segment(rendition, described, segment);
         });
         Ok(())
     }

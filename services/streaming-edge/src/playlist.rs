@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use livecast_core::RenditionName;
 
-use crate::timeline::StreamTimeline;
+use crate::timeline::{Segment, StreamTimeline};
 
 mod delta;
 pub mod low_latency;
@@ -120,8 +120,12 @@ pub fn media(
         None => 0,
     };
     let mut out = String::with_capacity(320 + segments.len() * 96);
-    // EXT-X-SKIP needs version 9.
-    let version = if skipped > 0 { 9 } else { 7 };
+    // EXT-X-SKIP needs version 9, EXT-X-GAP version 8.
+    let version = match (skipped > 0, segments.iter().any(Segment::is_gap)) {
+        (true, _) => 9,
+        (false, true) => 8,
+        (false, false) => 7,
+    };
     let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:{version}\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration_secs}");
     if !complete {
@@ -155,6 +159,9 @@ pub fn media(
                 media_end_ms,
                 target_duration_secs,
             );
+        }
+        if segment.is_gap() {
+            out.push_str("#EXT-X-GAP\n");
         }
         let _ = write!(
             out,
@@ -227,7 +234,7 @@ fn quoted_safe(codecs: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{RenditionInfo, Segment};
+    use crate::timeline::RenditionInfo;
     use livecast_core::StreamStatus;
 
     fn info(width: u32, height: u32, bandwidth: u32, audio_only: bool) -> RenditionInfo {
@@ -273,6 +280,24 @@ mod tests {
             }
         }
         stream
+    }
+
+    #[test]
+    fn a_segment_not_made_is_listed_as_a_gap() {
+        let mut stream = stream(3, &[]);
+        let p720 = RenditionName::parse("720p").unwrap();
+        let gap = Segment {
+            size_bytes: 0,
+            ..segment(3, false)
+        };
+        stream.apply_segment(p720.clone(), None, gap);
+        let playlist = media(&stream, &p720, 5, false).unwrap().body;
+        assert!(playlist.contains("#EXT-X-VERSION:8\n"), "{playlist}");
+        assert!(
+            playlist.contains("#EXT-X-GAP\n#EXTINF:2.000,\n3.m4s\n"),
+            "{playlist}"
+        );
+        assert_eq!(playlist.matches("#EXT-X-GAP").count(), 1);
     }
 
     #[test]

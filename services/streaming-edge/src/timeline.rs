@@ -71,8 +71,17 @@ pub struct Segment {
     pub discontinuity: bool,
     /// Wall-clock time of its first frame, milliseconds since the Unix epoch.
     pub program_date_time_ms: i64,
-    /// Size in bytes (used to estimate a bandwidth the encoder did not report).
+    /// Size in bytes (used to estimate a bandwidth the encoder did not report); 0 for a gap.
     pub size_bytes: u64,
+}
+
+impl Segment {
+    /// Whether the segment is a gap: not made (the worker, short of CPU, kept the lower rungs
+    /// live), listed with `EXT-X-GAP` so that players take another rendition for its time. A
+    /// gap is announced and recorded with no bytes.
+    pub fn is_gap(&self) -> bool {
+        self.size_bytes == 0
+    }
 }
 
 impl From<&SegmentRecord> for Segment {

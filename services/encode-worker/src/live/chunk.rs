@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use livecast_core::{Error, ErrorKind, StreamId};
@@ -34,11 +34,13 @@ pub(crate) trait ChunkSink: Send + Sync {
     async fn begin(&self, seq: u64, start: ChunkStart) -> Result<(), Error>;
     /// One part of one rendition of chunk `seq`, as the encoders made it.
     async fn part(&self, seq: u64, part: EncodedPart) -> Result<(), Error>;
-    /// The chunk is durable as `stored`; `renditions` are its whole segments.
+    /// The chunk is durable as `stored`; `renditions` are its whole segments, and `shed` names
+    /// the top rungs left out of it (the worker was short of CPU).
     async fn whole(
         &self,
         stored: v1::SourceChunk,
         renditions: Vec<EncodedRendition>,
+        shed: Vec<String>,
     ) -> Result<(), Error>;
 }
 
@@ -50,6 +52,16 @@ pub(crate) struct ChunkToFollow {
     pub feed: Channel,
 }
 
+/// A chunk followed to its whole segments.
+#[derive(Debug)]
+pub(crate) struct Followed {
+    /// The chunk as ingest stored it.
+    pub stored: v1::SourceChunk,
+    /// From ingest cutting the chunk to its whole segments being made: how far behind real
+    /// time the encoding runs.
+    pub lag: Duration,
+}
+
 /// How following a chunk ended, when it did not end with the chunk stored and handed on.
 #[derive(Debug)]
 pub(crate) struct FollowFailed {
@@ -58,13 +70,13 @@ pub(crate) struct FollowFailed {
     pub touched_transcoder: bool,
 }
 
-/// Follows `chunk` to its whole segments; returns the chunk as stored.
+/// Follows `chunk` to its whole segments.
 pub(crate) async fn follow_chunk(
     chunk: ChunkToFollow,
     transcoder: Arc<Mutex<StreamTranscoder>>,
     sink: &dyn ChunkSink,
     cancel: &CancellationToken,
-) -> Result<v1::SourceChunk, FollowFailed> {
+) -> Result<Followed, FollowFailed> {
     let touched = AtomicBool::new(false);
     let outcome = tokio::select! {
         outcome = follow(chunk, transcoder, sink, &touched) => outcome,
@@ -81,7 +93,7 @@ async fn follow(
     transcoder: Arc<Mutex<StreamTranscoder>>,
     sink: &dyn ChunkSink,
     touched: &AtomicBool,
-) -> Result<v1::SourceChunk, Error> {
+) -> Result<Followed, Error> {
     let mut client = ChunkFeedClient::new(chunk.feed).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let request = v1::FollowChunkRequest {
         stream_id: chunk.stream.to_string(),
@@ -103,29 +115,31 @@ async fn follow(
     sink.begin(chunk.seq, start).await?;
 
     let (pieces, reader) = FeedReader::new();
-    let duration = Arc::new(OnceLock::new());
+    let cut = Arc::new(Cut::default());
     // Stopped with this function, however it returns: the transcoder's reader breaks off.
-    let mut pump = AbortOnDrop(tokio::spawn(pump(
-        first,
-        messages,
-        pieces,
-        duration.clone(),
-    )));
+    let mut pump = AbortOnDrop(tokio::spawn(pump(first, messages, pieces, cut.clone())));
     let (parts_out, mut parts) = tokio::sync::mpsc::unbounded_channel::<EncodedPart>();
     let input = LiveChunkInput {
         reader: Box::new(reader),
         seq: chunk.seq,
         pts_ms: start.0,
-        duration_ms: duration,
+        duration_ms: cut.duration_ms.clone(),
     };
     touched.store(true, Ordering::Release);
     let transcode = tokio::task::spawn_blocking(move || {
-        let mut transcoder = transcoder.lock().expect("transcoder lock");
-        transcoder.transcode_live(input, &mut |part| {
+        let mut transcoder = transcoder.lock().unwrap_or_else(|p| p.into_inner());
+        let made = transcoder.transcode_live(input, &mut |part| {
             parts_out
                 .send(part)
                 .map_err(|_| MediaError::Io(std::io::Error::other("parts are no longer taken")))
-        })
+        })?;
+        // The rungs fitted to the stream that this chunk left out.
+        let shed: Vec<String> = transcoder
+            .video_rungs()
+            .into_iter()
+            .filter(|rung| !made.iter().any(|rendition| &rendition.name == rung))
+            .collect();
+        Ok::<_, MediaError>((made, shed))
     });
 
     let mut handed_on = Ok(());
@@ -138,12 +152,13 @@ async fn follow(
             break;
         }
     }
-    let renditions = transcode
+    let made = transcode
         .await
         .map_err(|e| Error::internal(format!("live transcode task: {e}")))?;
     handed_on?;
-    let renditions =
-        renditions.map_err(|e| Error::unavailable(format!("live transcode failed: {e}")))?;
+    let (renditions, shed) =
+        made.map_err(|e| Error::unavailable(format!("live transcode failed: {e}")).with_source(e))?;
+    let lag = cut.at.get().map_or(Duration::ZERO, |at| at.elapsed());
     let (stored, received) = tokio::time::timeout(STORE_PATIENCE, &mut pump.0)
         .await
         .map_err(|_| Error::unavailable("the chunk was not made durable in time"))?
@@ -155,8 +170,15 @@ async fn follow(
             stored.seq, stored.epoch, stored.size_bytes, chunk.seq, chunk.epoch
         )));
     }
-    sink.whole(stored.clone(), renditions).await?;
-    Ok(stored)
+    sink.whole(stored.clone(), renditions, shed).await?;
+    Ok(Followed { stored, lag })
+}
+
+/// The chunk's cut, as the feed told it: its duration, and when it came.
+#[derive(Default)]
+struct Cut {
+    duration_ms: Arc<OnceLock<u32>>,
+    at: OnceLock<Instant>,
 }
 
 /// Moves the feed's bytes to the transcoder's reader; returns the stored chunk and how many
@@ -165,7 +187,7 @@ async fn pump(
     first: v1::ChunkFeedMessage,
     mut messages: tonic::Streaming<v1::ChunkFeedMessage>,
     pieces: mpsc::Sender<Piece>,
-    duration: Arc<OnceLock<u32>>,
+    cut: Arc<Cut>,
 ) -> Result<(v1::SourceChunk, u64), Error> {
     let mut received = 0u64;
     let mut next = Some(first);
@@ -186,7 +208,8 @@ async fn pump(
             let _ = pieces.send(Piece::Bytes(Bytes::from(message.data)));
         }
         if message.cut {
-            let _ = duration.set(message.duration_ms);
+            let _ = cut.at.set(Instant::now());
+            let _ = cut.duration_ms.set(message.duration_ms);
             let _ = pieces.send(Piece::Cut);
         }
         if let Some(stored) = message.stored {

@@ -282,7 +282,11 @@ impl LiveStreams {
                 }
             }
             output.following(next.seq);
-            let followed = match (self.channel(&next.feed_url), self.transcoders.get(&stream)) {
+            // A standby makes every rung: whatever its primary left out, it has.
+            let transcoder = self
+                .transcoders
+                .for_next_chunk(&stream, output.is_primary());
+            let followed = match (self.channel(&next.feed_url), transcoder) {
                 (Ok(feed), Ok(transcoder)) => {
                     let chunk = ChunkToFollow {
                         stream: stream.clone(),
@@ -298,8 +302,13 @@ impl LiveStreams {
                 }),
             };
             match followed {
-                Ok(stored) => {
+                Ok(followed) => {
                     metrics::followed("announced");
+                    let stored = followed.stored;
+                    if output.is_primary() {
+                        self.transcoders
+                            .chunk_made(&stream, stored.seq, followed.lag);
+                    }
                     next = NextChunk {
                         epoch: stored.epoch,
                         seq: stored.seq + 1,

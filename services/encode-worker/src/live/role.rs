@@ -244,6 +244,9 @@ impl LiveOutput {
             .segments(&self.stream, &whole.stored, whole.renditions, "")
             .await?;
         self.output
+            .gaps(&self.stream, &whole.stored, &whole.shed)
+            .await?;
+        self.output
             .mark_announced(&self.stream, seq, &self.worker)
             .await?;
         if let Some(link) = &self.state().link {
@@ -331,6 +334,7 @@ impl ChunkSink for LiveOutput {
         &self,
         stored: v1::SourceChunk,
         renditions: Vec<EncodedRendition>,
+        shed: Vec<String>,
     ) -> Result<(), Error> {
         let _order = self.publishing.lock().await;
         let whole = {
@@ -345,7 +349,11 @@ impl ChunkSink for LiveOutput {
                         (rendition, parts)
                     })
                     .collect();
-                Some(WholeToAnnounce { stored, renditions })
+                Some(WholeToAnnounce {
+                    stored,
+                    renditions,
+                    shed,
+                })
             }
         };
         match whole {

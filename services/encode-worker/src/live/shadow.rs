@@ -116,12 +116,13 @@ pub(crate) struct HeldWhole {
     pub renditions: Vec<EncodedRendition>,
 }
 
-/// A chunk's whole segments to announce after a takeover, with how many parts of each
-/// rendition were announced before (0: its segment is announced as made in one piece).
+/// A chunk's whole segments to announce, with how many parts of each rendition were announced
+/// before (0: its segment is announced as made in one piece), and the top rungs left out of it.
 #[derive(Debug)]
 pub(crate) struct WholeToAnnounce {
     pub stored: v1::SourceChunk,
     pub renditions: Vec<(EncodedRendition, u32)>,
+    pub shed: Vec<String>,
 }
 
 /// The standby's view of one stream.
@@ -257,6 +258,7 @@ impl Shadow {
         Some(WholeToAnnounce {
             stored: held.stored,
             renditions,
+            shed: Vec::new(),
         })
     }
 
