@@ -2,7 +2,7 @@
 # The fault scenarios, long form included: starts the real test servers, runs the worker chaos
 # run (a 2-minute live stream played by hls.js in low-latency mode, the worker making its parts
 # SIGKILLed every 20 s and started again) and every short fault scenario of `make test` (worker
-# crash with and without a live feed, corrupted chunk, broadcaster away, camera stalled, blob
+# crash with and without a live feed, a worker short of CPU, corrupted chunk, broadcaster away, camera stalled, blob
 # store and broker stopped, region down, hostile clients, ingest instance killed, uplink
 # throttled and cut), printing what each measured, and stops the servers. About 10 minutes
 # after the build.
@@ -32,6 +32,7 @@ cargo nextest run --no-fail-fast --success-output immediate \
   -p livecast-encode-worker --test crash_and_bad_media --test standby \
   -p livecast-tests --test backend_outages --test degraded_input --test regions \
   --test hostile_clients --test ingest_failover --test uplink --test worker_failover \
+  --test worker_overload \
   2>&1 | tee -a "$output" || status=1
 sed -n 's/^ *fault result: //p' "$output" | sort >"$fault_rows"
 if [ "$status" -ne 0 ]; then
