@@ -32,6 +32,8 @@ pub struct Listed {
     pub duration: f64,
     /// As written, relative to the playlist.
     pub uri: String,
+    /// `EXT-X-GAP`: not to be loaded; a player takes another rendition for its time.
+    pub gap: bool,
 }
 
 /// What a player reads from a media playlist.
@@ -52,7 +54,7 @@ impl MediaPlaylist {
             target_duration: 2.0,
             ..MediaPlaylist::default()
         };
-        let (mut seq, mut duration) = (0u64, 0.0);
+        let (mut seq, mut duration, mut gap) = (0u64, 0.0, false);
         for line in text.lines().map(str::trim) {
             if let Some(value) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
                 if let Ok(secs) = value.trim().parse::<f64>()
@@ -69,11 +71,14 @@ impl MediaPlaylist {
                 duration = number.trim().parse().unwrap_or(0.0);
             } else if line == "#EXT-X-ENDLIST" {
                 playlist.ended = true;
+            } else if line == "#EXT-X-GAP" {
+                gap = true;
             } else if !line.is_empty() && !line.starts_with('#') {
                 playlist.segments.push(Listed {
                     seq,
                     duration,
                     uri: line.to_owned(),
+                    gap: std::mem::take(&mut gap),
                 });
                 seq += 1;
             }

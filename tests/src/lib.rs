@@ -228,15 +228,20 @@ pub struct ListedSegment {
     pub program_date_time: Option<String>,
     /// Whether an `#EXT-X-DISCONTINUITY` comes right before it.
     pub discontinuity: bool,
+    /// Whether it is a gap (`#EXT-X-GAP`): not made, a player takes another rendition for it.
+    pub gap: bool,
 }
 
 /// The segments a media playlist lists, in order.
 pub fn listed_segments(playlist: &str) -> Vec<ListedSegment> {
     let mut segments = Vec::new();
     let (mut duration, mut program_date_time, mut discontinuity) = (0.0, None, false);
+    let mut gap = false;
     for line in playlist.lines() {
         if line == "#EXT-X-DISCONTINUITY" {
             discontinuity = true;
+        } else if line == "#EXT-X-GAP" {
+            gap = true;
         } else if let Some(value) = line.strip_prefix("#EXTINF:") {
             duration = value.trim_end_matches(',').parse().unwrap_or(0.0);
         } else if let Some(value) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
@@ -247,6 +252,7 @@ pub fn listed_segments(playlist: &str) -> Vec<ListedSegment> {
                 duration,
                 program_date_time: program_date_time.take(),
                 discontinuity: std::mem::take(&mut discontinuity),
+                gap: std::mem::take(&mut gap),
             });
         }
     }

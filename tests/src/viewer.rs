@@ -60,6 +60,8 @@ pub struct Viewing {
     pub ended: bool,
     /// Requests that failed (status and URL), which a player would retry.
     pub failures: Vec<String>,
+    /// Gaps in its rendition (`EXT-X-GAP`), played from another rendition.
+    pub gaps: u64,
 }
 
 impl Viewing {
@@ -76,8 +78,12 @@ impl Viewing {
             (vec![], vec![]),
             "the live viewer skipped (left) or repeated (right) a segment"
         );
+        let gaps = match self.gaps {
+            0 => String::new(),
+            gaps => format!("; {gaps} gaps played from another rendition"),
+        };
         format!(
-            "longest stall {:.1} s ({} stalls)",
+            "longest stall {:.1} s ({} stalls){gaps}",
             self.stalls.longest_stall().as_secs_f64(),
             self.stalls.stalls().len()
         )
@@ -109,6 +115,7 @@ pub async fn watch_live(url: String, for_at_most: Duration) -> Viewing {
         stalls: StallMeter::default(),
         ended: false,
         failures: Vec::new(),
+        gaps: 0,
     };
     let mut next: Option<u64> = None;
     while Instant::now() < until && !viewing.ended {
@@ -133,6 +140,16 @@ pub async fn watch_live(url: String, for_at_most: Duration) -> Viewing {
             listed.get(join).map_or(0, |segment| segment.seq)
         });
         for segment in listed.iter().filter(|s| s.seq >= first) {
+            if segment.gap {
+                // Not made (the worker was short of CPU): a player plays another rendition for
+                // its time; the model counts it as played from there, and counts it.
+                viewing.stalls.arrived(Instant::now(), segment.duration);
+                viewing.played.push(segment.seq);
+                viewing.seconds += segment.duration;
+                viewing.gaps += 1;
+                next = Some(segment.seq + 1);
+                continue;
+            }
             let segment_url = format!("{base}/{}.m4s", segment.seq);
             match fetch(&client, &segment_url).await {
                 Ok(_) => {
@@ -201,6 +218,7 @@ mod tests {
             stalls: StallMeter::default(),
             ended: true,
             failures: Vec::new(),
+            gaps: 0,
         };
         assert_eq!(viewing.gaps_and_repeats(), (vec![6], vec![7]));
     }

@@ -147,6 +147,8 @@ struct Recorder {
     late: u64,
     /// Segments that left the live window before this viewer asked for them.
     skipped: u64,
+    /// Segments listed as gaps (`EXT-X-GAP`): a player takes another rendition for them.
+    gaps: u64,
     /// Viewers that got a master playlist and started playing.
     playing: u64,
     /// Viewers that saw `EXT-X-ENDLIST` (the stream ended under them).
@@ -166,6 +168,7 @@ impl Recorder {
         }
         self.late += other.late;
         self.skipped += other.skipped;
+        self.gaps += other.gaps;
         self.playing += other.playing;
         self.saw_end += other.saw_end;
     }
@@ -321,6 +324,12 @@ async fn viewer(n: usize, shared: Arc<Shared>, start: tokio::time::Instant) -> R
                 for segment in playlist.segments.iter().filter(|s| s.seq >= from) {
                     if shared.time_is_up() {
                         break;
+                    }
+                    // Not made (the worker was short of CPU): a player takes another rendition.
+                    if segment.gap {
+                        rec.gaps += 1;
+                        next_seq = Some(segment.seq + 1);
+                        continue;
                     }
                     let Ok(url) = media_url.join(&segment.uri) else {
                         continue;
@@ -513,7 +522,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!(
         "{:.1} s; {:.0} req/s, {:.1} MB/s; viewers playing {} of {}; segments slower than their \
-         duration {}, skipped (fell out of the window) {}; saw ENDLIST {}",
+         duration {}, skipped (fell out of the window) {}, gaps passed over {}; saw ENDLIST {}",
         elapsed,
         requests as f64 / elapsed,
         everything.bytes as f64 / 1e6 / elapsed,
@@ -521,6 +530,7 @@ async fn main() -> anyhow::Result<()> {
         args.viewers,
         all.late,
         all.skipped,
+        all.gaps,
         all.saw_end
     );
     if !args.pids.is_empty() {

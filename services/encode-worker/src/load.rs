@@ -10,8 +10,11 @@
 
 use std::time::Duration;
 
-/// Chunks in a row made well within real time before a rung comes back.
+/// Chunks in a row made well within real time before a rung comes back; doubled (up to
+/// [`MAX_CALM_CHUNKS`]) each time the rung it brought back had to go again, so that a worker
+/// on the edge of keeping up does not swing between the two.
 const CALM_CHUNKS: u32 = 5;
+const MAX_CALM_CHUNKS: u32 = 80;
 /// Lag, in parts, past which two rungs are left out at once: about a whole chunk behind.
 const FAR_BEHIND_PARTS: u32 = 4;
 
@@ -22,6 +25,10 @@ pub(crate) struct Load {
     behind: Duration,
     shed: usize,
     calm: u32,
+    /// Calm chunks needed before the next rung comes back.
+    calm_needed: u32,
+    /// A rung came back and no chunk has been behind since.
+    restored: bool,
     last_lag: Duration,
 }
 
@@ -32,6 +39,8 @@ impl Load {
             behind: part_target,
             shed: 0,
             calm: 0,
+            calm_needed: CALM_CHUNKS,
+            restored: false,
             last_lag: Duration::ZERO,
         }
     }
@@ -49,6 +58,9 @@ impl Load {
         self.last_lag = lag;
         if growing {
             self.calm = 0;
+            if std::mem::take(&mut self.restored) {
+                self.calm_needed = (self.calm_needed * 2).min(MAX_CALM_CHUNKS);
+            }
             let more = if lag > self.behind * FAR_BEHIND_PARTS {
                 2
             } else {
@@ -64,10 +76,15 @@ impl Load {
             return None;
         }
         self.calm += 1;
-        if self.calm >= CALM_CHUNKS && self.shed > 0 {
+        if self.calm >= self.calm_needed && self.shed > 0 {
             self.calm = 0;
             self.shed -= 1;
+            self.restored = true;
             return Some(false);
+        }
+        if self.calm >= self.calm_needed {
+            // Well within real time for long enough since the last rung came back.
+            self.restored = false;
         }
         None
     }
@@ -100,6 +117,21 @@ mod tests {
         assert_eq!(load.shed(), 2);
         assert_eq!(load.chunk_made(ms(1_500), 3), None, "the lowest rung stays");
         assert_eq!(load.shed(), 2);
+    }
+
+    #[test]
+    fn a_rung_that_had_to_go_again_waits_twice_as_long_to_come_back() {
+        let mut load = Load::new(PART);
+        load.chunk_made(ms(700), 4);
+        for _ in 0..CALM_CHUNKS {
+            load.chunk_made(ms(60), 4);
+        }
+        assert_eq!(load.shed(), 0, "restored after the calm");
+        assert_eq!(load.chunk_made(ms(700), 4), Some(true), "too much again");
+        for _ in 0..2 * CALM_CHUNKS - 1 {
+            assert_eq!(load.chunk_made(ms(60), 4), None);
+        }
+        assert_eq!(load.chunk_made(ms(60), 4), Some(false));
     }
 
     #[test]

@@ -222,14 +222,15 @@ impl EncodeWorker {
             }
         };
         // Made from the store, a chunk is behind real time by how much longer than itself its
-        // making took (the backlog shows as chunks waiting for their turn).
-        let started = Instant::now();
+        // transcoding took (not its reading or publishing: a backend away is not a lack of CPU).
+        let mut transcoding = Duration::ZERO;
         let (renditions, outcome, reason) = if let Some(reason) = set_aside {
             slate(reason, ChunkOutcome::Slated).await?
         } else if chunk.slate {
             slate("the broadcaster sent nothing".into(), ChunkOutcome::Slated).await?
         } else {
             let media = self.source(stream, chunk).await?;
+            let started = Instant::now();
             let transcoded = off_reactor(transcoder.clone(), move |t| {
                 t.transcode(&SourceChunkInput {
                     media: ChunkMedia::Bytes(&media),
@@ -239,7 +240,8 @@ impl EncodeWorker {
                 })
             })
             .await?;
-            metrics::transcode_seconds(started.elapsed().as_secs_f64());
+            transcoding = started.elapsed();
+            metrics::transcode_seconds(transcoding.as_secs_f64());
             match transcoded {
                 Ok(renditions) => (renditions, ChunkOutcome::Encoded, String::new()),
                 Err(error) if error.is_bad_input() => {
@@ -269,9 +271,7 @@ impl EncodeWorker {
             .segments(stream, chunk, renditions, &reason)
             .await?;
         self.output.gaps(stream, chunk, &shed).await?;
-        let lag = started
-            .elapsed()
-            .saturating_sub(Duration::from_millis(u64::from(duration_ms)));
+        let lag = transcoding.saturating_sub(Duration::from_millis(u64::from(duration_ms)));
         self.transcoders.chunk_made(stream, seq, lag);
         Ok(outcome)
     }

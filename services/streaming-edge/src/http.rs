@@ -272,14 +272,20 @@ async fn segment(
         if timeline.is_gone() {
             return Err(not_available(id));
         }
-        // Only listed segments are fetched: an unlisted one never reaches the blob store.
-        timeline
+        // Only listed segments are fetched: an unlisted one never reaches the blob store, and
+        // a gap has no bytes anywhere.
+        let segment = timeline
             .rendition(rendition)
             .and_then(|r| r.segment(seq))
-            .map(|s| s.program_date_time_ms + i64::from(s.duration_ms))
             .ok_or_else(|| {
                 Error::not_found(format!("segment {seq} of {id}/{rendition} is not listed"))
-            })?
+            })?;
+        if segment.is_gap() {
+            return Err(Error::not_found(format!(
+                "segment {seq} of {id}/{rendition} is a gap: take another rendition"
+            )));
+        }
+        segment.program_date_time_ms + i64::from(segment.duration_ms)
     };
     let key = blob_keys::media_segment(id, rendition, seq);
     media_object(state, &key, Some(ends_at), headers).await

@@ -133,13 +133,15 @@ async fn follow(
                 .send(part)
                 .map_err(|_| MediaError::Io(std::io::Error::other("parts are no longer taken")))
         })?;
+        // When the encoders were done: publishing that waits for a backend is no lack of CPU.
+        let done_at = Instant::now();
         // The rungs fitted to the stream that this chunk left out.
         let shed: Vec<String> = transcoder
             .video_rungs()
             .into_iter()
             .filter(|rung| !made.iter().any(|rendition| &rendition.name == rung))
             .collect();
-        Ok::<_, MediaError>((made, shed))
+        Ok::<_, MediaError>((made, shed, done_at))
     });
 
     let mut handed_on = Ok(());
@@ -156,9 +158,12 @@ async fn follow(
         .await
         .map_err(|e| Error::internal(format!("live transcode task: {e}")))?;
     handed_on?;
-    let (renditions, shed) =
+    let (renditions, shed, done_at) =
         made.map_err(|e| Error::unavailable(format!("live transcode failed: {e}")).with_source(e))?;
-    let lag = cut.at.get().map_or(Duration::ZERO, |at| at.elapsed());
+    let lag = cut
+        .at
+        .get()
+        .map_or(Duration::ZERO, |at| done_at.saturating_duration_since(*at));
     let (stored, received) = tokio::time::timeout(STORE_PATIENCE, &mut pump.0)
         .await
         .map_err(|_| Error::unavailable("the chunk was not made durable in time"))?
