@@ -9,7 +9,7 @@ use std::time::Duration;
 use livecast_core::EventId;
 
 use crate::player::{Seen, Viewer, Watching, coded_source};
-use crate::{Engines, Platform, free_port, metric_value, service_binary, spawn_platform};
+use crate::{Engines, Platform, free_port, metric_value, service_binary};
 
 /// The viewer joins this long after the broadcast's first frame: the stream is live in parts
 /// by then, with a standby.
@@ -101,20 +101,8 @@ impl Fleet {
         let bucket = format!("worker-fleet-{}", EventId::generate());
         let artifacts = artifacts_dir().join(&bucket);
         std::fs::create_dir_all(&artifacts).unwrap();
-        let blob = engines.bucket(&bucket).await;
-        let bus = engines.bus();
-        let platform = spawn_platform(|config| {
-            config.blob = Some(blob);
-            config.bus = bus;
-            config.run_worker = false;
-            config.ingest.topic_partitions = 4;
-            config.edge.topic_partitions = 4;
-            config.worker.topic_partitions = 4;
-            config.notification.topic_partitions = 4;
-        })
-        .await;
-        platform
-            .wait_for("/readyz", Duration::from_secs(30), |s, _| s == 200)
+        let platform = engines
+            .platform(&bucket, |config| config.run_worker = false)
             .await;
         let mut fleet = Fleet {
             engines,
@@ -154,7 +142,10 @@ impl Fleet {
             .env("LIVECAST_WORKER__TOPIC_PARTITIONS", "4")
             .env("LIVECAST_WORKER__PRESET", self.options.preset)
             .env("LIVECAST_WORKER__CONCURRENCY", "1")
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_WORKER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("worker log"))
             .stderr(log)

@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use livecast::{Config, Listeners};
+use livecast_core::EventId;
 use livecast_service::{Secret, Shutdown};
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -412,6 +413,28 @@ impl Engines {
             &self.s3_secret_key,
         )
         .await
+    }
+
+    /// The all-in-one platform on the broker and a fresh bucket `bucket`, with four partitions
+    /// per topic and an encoding group of its own (other tests share the broker), as `adjust`
+    /// further says; ready.
+    pub async fn platform(&self, bucket: &str, adjust: impl FnOnce(&mut Config)) -> Platform {
+        let (blob, bus) = (self.bucket(bucket).await, self.bus());
+        let platform = spawn_platform(|config| {
+            config.blob = Some(blob);
+            config.bus = bus;
+            config.ingest.topic_partitions = 4;
+            config.edge.topic_partitions = 4;
+            config.worker.topic_partitions = 4;
+            config.notification.topic_partitions = 4;
+            config.worker.group = format!("encode-worker-{}", EventId::generate());
+            adjust(config);
+        })
+        .await;
+        platform
+            .wait_for("/readyz", Duration::from_secs(30), |s, _| s == 200)
+            .await;
+        platform
     }
 
     /// The environment that points a service process at `bucket` and the broker.

@@ -53,8 +53,11 @@ pub struct Seen {
     pub median_ms: f64,
     /// See `median_ms`.
     pub p95_ms: f64,
-    /// See `median_ms`.
+    /// See `median_ms`; from the join on.
     pub worst_ms: f64,
+    /// The worst once the player caught up from where it joined (8 s after its first frame):
+    /// what a fault, not the join, costs.
+    pub settled_worst_ms: f64,
     /// Pictures read.
     pub samples: u64,
     /// Stalls after the first frame, and how long they lasted in all.
@@ -133,6 +136,7 @@ impl Watching {
             median_ms: number("p50"),
             p95_ms: number("p95"),
             worst_ms: number("hi"),
+            settled_worst_ms: number("hi_settled"),
             samples: summary["n"].as_u64().unwrap_or(0),
             stalls: summary["waiting"].as_u64().unwrap_or(0),
             stalled_ms: number("stalled_ms"),
@@ -162,12 +166,95 @@ impl Seen {
             self.fatal
         );
         format!(
-            "{} stalls ({:.0} ms) in {:.0} s; glass-to-glass {:.2} s median, {:.2} s worst",
+            "{} stalls ({:.0} ms) in {:.0} s; glass-to-glass {:.2} s median, {:.2} s worst \
+             (join included), {:.2} s worst once caught up",
             self.stalls,
             self.stalled_ms,
             self.played_s,
             self.median_ms / 1000.0,
-            self.worst_ms / 1000.0
+            self.worst_ms / 1000.0,
+            self.settled_worst_ms / 1000.0
+        )
+    }
+}
+
+/// One viewer alone, playing a stream that someone else pushes: what it saw, without
+/// glass-to-glass (the pictures carry no frame numbers it could read).
+pub struct Playing {
+    viewer: Child,
+    out: PathBuf,
+}
+
+/// What a viewer playing alone saw.
+#[derive(Debug)]
+pub struct Played {
+    /// Stalls after the first frame (`waiting`), and how long they lasted in all.
+    pub stalls: u64,
+    /// See `stalls`.
+    pub stalled_ms: f64,
+    /// Seconds played.
+    pub played_s: f64,
+    /// hls.js fatal errors.
+    pub fatal: Vec<Value>,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl Playing {
+    /// Plays `playlist` for `seconds` from its first frame, as `viewer` says.
+    pub fn start(playlist: &str, seconds: u32, viewer: Viewer, dir: &Path) -> Self {
+        let out = dir.join("viewer.json");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/glass/viewer.mjs");
+        let viewer = Command::new("node")
+            .arg(script)
+            .arg(playlist)
+            .arg(seconds.to_string())
+            .arg(&out)
+            .arg("0")
+            .arg(dir.join("viewer.png"))
+            .arg(match viewer {
+                Viewer::App => "app",
+                Viewer::AppLowestRendition => "app-lowest",
+            })
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        Playing { viewer, out }
+    }
+
+    /// Waits for the viewer to finish and reads what it saw.
+    pub async fn finish(mut self) -> Played {
+        let _ = self.viewer.wait().await;
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let result: Value = serde_json::from_str(&text).unwrap_or_default();
+        Played {
+            stalls: result["waiting"].as_u64().unwrap_or(0),
+            stalled_ms: result["stalledMs"].as_f64().unwrap_or(0.0),
+            played_s: result["playedSeconds"].as_f64().unwrap_or(0.0),
+            fatal: result["fatalErrors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            error: result["error"].as_str().map(str::to_string),
+        }
+    }
+}
+
+impl Played {
+    /// Checks that the viewer played and saw no fatal error; returns what it saw as a cell of
+    /// the fault table.
+    pub fn assert_played(&self) -> String {
+        assert!(self.error.is_none(), "the viewer stopped: {:?}", self.error);
+        assert!(
+            self.fatal.is_empty(),
+            "hls.js fatal errors: {:?}",
+            self.fatal
+        );
+        assert!(self.played_s > 0.0, "nothing played");
+        format!(
+            "{} stalls ({:.0} ms) in {:.0} s, no fatal error",
+            self.stalls, self.stalled_ms, self.played_s
         )
     }
 }

@@ -83,8 +83,7 @@ fn newest_listed(playlist: &str) -> Option<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_after_a_discontinuity()
- {
+async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_on_one_timeline() {
     const FIRST_PUSH: Duration = Duration::from_secs(8);
     const AWAY: Duration = Duration::from_secs(10);
     const RETURN_SECONDS: u32 = 6;
@@ -141,33 +140,31 @@ async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_af
     );
     let playlists = wait_for_vod(&platform, &id, Duration::from_secs(40)).await;
 
-    // About 10 s away at one slate chunk every 2 s; each fills every rendition.
-    let slate_chunks = platform.counter(SLATE_CHUNKS).await as u64;
+    // The recording: the first push, then the slate, then the return, which ends it (the slate
+    // that waited after the return's end is not part of it).
+    let return_chunks = platform.counter(SOURCE_CHUNKS).await as u64 - first_push_chunks;
+    let recorded = listed_segments(&playlists[0]).len() as u64;
+    let slate_chunks = recorded - first_push_chunks - return_chunks;
+    // About 10 s away at one slate chunk every 2 s, the first at once.
     assert!(
         (3..=7).contains(&slate_chunks),
         "{slate_chunks} slate chunks for 10 s away"
     );
-    assert_eq!(
-        platform.counter(SLATE_SEGMENTS).await as u64,
-        slate_chunks * RENDITIONS.len() as u64,
+    assert!(
+        platform.counter(SLATE_SEGMENTS).await as u64 >= slate_chunks * RENDITIONS.len() as u64,
         "every slate chunk becomes a slate segment in every rendition"
     );
+    assert!(platform.counter(SLATE_CHUNKS).await as u64 >= slate_chunks);
 
-    // The first push, then the slate, then the return after one discontinuity.
+    // Back with the same settings: one timeline, no discontinuity.
     let first_of_return = first_push_chunks + slate_chunks;
     let audio = listed_segments(&playlists[2]);
     for (rendition, playlist) in RENDITIONS.iter().zip(&playlists) {
         let segments = continuous_segments(rendition, playlist);
         assert_aligned_with_audio(rendition, &segments, &audio);
-        let discontinuities: Vec<u64> = segments
-            .iter()
-            .filter(|s| s.discontinuity)
-            .map(|s| s.seq)
-            .collect();
-        assert_eq!(
-            discontinuities,
-            [first_of_return],
-            "{rendition}: one discontinuity, right before the return \
+        assert!(
+            !segments.iter().any(|s| s.discontinuity),
+            "{rendition}: the broadcaster came back with the same settings \
              ({first_push_chunks} chunks pushed, then {slate_chunks} of slate):\n{playlist}"
         );
         let returned = listed_seconds(&segments[first_of_return as usize..]);
@@ -198,7 +195,7 @@ async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_af
 
     let stalls = viewer.await.unwrap().assert_whole();
     record_fault_result([
-        "broadcaster killed, back after 10 s (slate meanwhile)",
+        "broadcaster killed, back after 10 s (slate meanwhile, one timeline)",
         "0 / 0",
         "0 s (10 s of slate where the broadcaster was away)",
         &stalls,
@@ -306,9 +303,8 @@ async fn a_source_whose_video_stops_for_6_seconds_keeps_every_rendition_playing_
             && still.is_multiple_of(VIDEO_RENDITIONS),
         "{still} still-picture segments for a 6 s stall in {VIDEO_RENDITIONS} video renditions"
     );
-    // The broadcaster was there all along: nothing to bridge with slate.
-    assert_eq!(platform.counter(SLATE_CHUNKS).await, 0.0);
-    assert_eq!(platform.counter(SLATE_SEGMENTS).await, 0.0);
+    // The broadcaster was there all along: the recording has no slate (the slate after its
+    // end, waiting for it to start again, is not part of the recording).
 
     // The picture never stops while the sound goes on: the stall shows the last picture, so
     // each video rendition covers the time of the sound, segment by segment.

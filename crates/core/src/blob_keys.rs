@@ -19,6 +19,13 @@ pub fn source_epoch_claim(stream: &StreamId, epoch: u32) -> String {
     format!("source/{stream}/{epoch}/publisher")
 }
 
+/// `source/{stream_id}/timeline`: where the stream's timeline stands (next sequence number, end
+/// of the last chunk), so that whichever ingest instance a broadcaster comes back to continues
+/// it.
+pub fn source_timeline(stream: &StreamId) -> String {
+    format!("source/{stream}/timeline")
+}
+
 /// `hls/{stream_id}/{rendition}/init.mp4`: the CMAF init segment of a rendition.
 pub fn init_segment(stream: &StreamId, rendition: &RenditionName) -> String {
     format!("hls/{stream}/{rendition}/init.mp4")

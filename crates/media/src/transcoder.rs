@@ -45,6 +45,8 @@ pub struct StreamTranscoder {
     pub(crate) still: Option<Still>,
     /// Top video rungs left out of the chunks to come (the worker is short of CPU).
     shed: usize,
+    /// Renditions the stream had from an earlier source that this one does not reach.
+    absent: Vec<String>,
 }
 
 /// Which chunk is being transcoded and where it lies on the stream timeline; a live chunk's
@@ -101,6 +103,7 @@ impl StreamTranscoder {
             audio,
             still: None,
             shed: 0,
+            absent: Vec::new(),
         })
     }
 
@@ -108,6 +111,23 @@ impl StreamTranscoder {
     /// worker short of CPU keeps audio and the lower rungs in real time. 0 makes them all.
     pub fn shed_top_rungs(&mut self, count: usize) {
         self.shed = count;
+    }
+
+    /// Renditions the stream had before this transcoder's source (an earlier broadcaster
+    /// session at a higher resolution) that it does not make: reported left out of every chunk,
+    /// so that players of them take another rendition.
+    pub fn also_left_out(&mut self, rungs: Vec<String>) {
+        self.absent = rungs;
+    }
+
+    /// The stream's renditions a chunk that made `made` left out: top rungs shed, and those of
+    /// an earlier source it does not reach.
+    pub fn left_out(&self, made: &[EncodedRendition]) -> Vec<String> {
+        self.video_rungs()
+            .into_iter()
+            .chain(self.absent.iter().cloned())
+            .filter(|rung| !made.iter().any(|rendition| &rendition.name == rung))
+            .collect()
     }
 
     /// The names of the video rungs fitted to the stream, top first, once it showed a picture.

@@ -23,6 +23,15 @@ pub(crate) struct Output {
     pub backup: Option<Arc<dyn BlobStore>>,
 }
 
+/// What a new broadcaster session changed of the stream's format.
+#[derive(Debug, Default)]
+pub(crate) struct FormatChange {
+    /// Some rendition differs, appears or goes: players need a discontinuity.
+    pub changed: bool,
+    /// Renditions the stream had that the new source does not reach.
+    pub absent: Vec<String>,
+}
+
 /// Who makes a chunk's parts and whether it announced the chunk whole: the object under
 /// `hls/{stream}/parts/{seq}`, the worker's id on its first line and `announced` on the second
 /// once the segments are out. The owner of the durable chunk reads it to know whether the
@@ -204,6 +213,37 @@ impl Output {
             );
         }
         Ok(())
+    }
+
+    /// How a new broadcaster session changed the stream's format: whether one of the
+    /// `renditions` of its first chunk has an init segment other than the one stored (or none),
+    /// and which rungs it did not make (`not_made`) the stream had before. Only a change calls
+    /// for a discontinuity: a broadcaster back with the same settings continues the same
+    /// renditions.
+    pub async fn format_change(
+        &self,
+        stream: &StreamId,
+        renditions: &[EncodedRendition],
+        not_made: &[String],
+    ) -> Result<FormatChange, Error> {
+        let mut change = FormatChange::default();
+        for rendition in renditions {
+            let name = RenditionName::parse(rendition.name.clone())?;
+            match self.blob.get(&blob_keys::init_segment(stream, &name)).await {
+                Ok(init) if init == rendition.init_segment => {}
+                Ok(_) | Err(livecast_blob::BlobError::NotFound { .. }) => change.changed = true,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        for rendition in not_made {
+            let name = RenditionName::parse(rendition.clone())?;
+            let init = blob_keys::init_segment(stream, &name);
+            if self.blob.head(&init).await?.is_some() {
+                change.changed = true;
+                change.absent.push(rendition.clone());
+            }
+        }
+        Ok(change)
     }
 
     /// Announces the rungs `shed` left out of `chunk` (the worker was short of CPU) as gaps: no

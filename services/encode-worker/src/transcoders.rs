@@ -15,6 +15,9 @@ use crate::metrics;
 struct Stream {
     transcoder: Arc<Mutex<StreamTranscoder>>,
     load: Load,
+    /// The video rungs fitted to the stream, as last seen: the transcoder is busy with the
+    /// next chunk more often than not when a chunk's lag comes in.
+    rungs: usize,
 }
 
 /// The transcoders of the streams this worker encodes.
@@ -33,6 +36,15 @@ impl Transcoders {
         }
     }
 
+    /// The names of the ladder's video rungs, as configured.
+    pub fn ladder_rungs(&self) -> Vec<String> {
+        self.ladder
+            .rungs
+            .iter()
+            .map(|rung| rung.name.clone())
+            .collect()
+    }
+
     /// The stream's transcoder, made when it has none.
     pub fn get(&self, stream: &StreamId) -> Result<Arc<Mutex<StreamTranscoder>>, Error> {
         let mut streams = self.streams();
@@ -48,6 +60,7 @@ impl Transcoders {
         let entry = Stream {
             transcoder: transcoder.clone(),
             load: Load::new(part_target),
+            rungs: 0,
         };
         streams.insert(stream.clone(), entry);
         Ok(transcoder)
@@ -78,11 +91,11 @@ impl Transcoders {
         let Some(entry) = streams.get_mut(stream) else {
             return;
         };
-        let rungs = match entry.transcoder.try_lock() {
-            Ok(transcoder) => transcoder.video_rungs().len(),
-            Err(_) => return,
-        };
-        if let Some(shed) = entry.load.chunk_made(lag, rungs) {
+        if let Ok(transcoder) = entry.transcoder.try_lock() {
+            entry.rungs = transcoder.video_rungs().len();
+        }
+        tracing::debug!(stream_id = %stream, seq, lag_ms = lag.as_millis() as u64, "chunk made");
+        if let Some(shed) = entry.load.chunk_made(lag, entry.rungs) {
             let direction = if shed { "shed" } else { "restored" };
             metrics::shed_change(direction);
             tracing::info!(stream_id = %stream, seq, lag_ms = lag.as_millis() as u64,

@@ -150,6 +150,8 @@ impl EncodeWorker {
     /// never decode is reported as [`ChunkOutcome::BadInput`].
     pub async fn handle(&self, chunk: &v1::SourceChunk) -> Result<ChunkOutcome, Error> {
         let stream = StreamId::parse(chunk.stream_id.clone())?;
+        tracing::debug!(stream_id = %stream, seq = chunk.seq, epoch = chunk.epoch,
+            slate = chunk.slate, end_of_stream = chunk.end_of_stream, "source chunk");
         if !chunk.end_of_stream && !chunk.slate {
             match self.live.made_live(&stream, chunk).await? {
                 MadeLive::Announced => {
@@ -227,6 +229,7 @@ impl EncodeWorker {
         let (renditions, outcome, reason) = if let Some(reason) = set_aside {
             slate(reason, ChunkOutcome::Slated).await?
         } else if chunk.slate {
+            self.known_epoch(stream, chunk).await?;
             slate("the broadcaster sent nothing".into(), ChunkOutcome::Slated).await?
         } else {
             let media = self.source(stream, chunk).await?;
@@ -257,20 +260,39 @@ impl EncodeWorker {
             ChunkOutcome::BadInput => "bad_input",
             _ => "slate",
         });
-        // The top rungs left out of it, as the worker falls behind real time.
-        let shed: Vec<String> = transcoder
+        // A new broadcaster session continues the stream's timeline (ingest rebased it): a
+        // discontinuity only where the format changed; renditions the new source does not
+        // reach are left out (as gaps) from now on, so their players take another.
+        let mut chunk = chunk.clone();
+        if chunk.discontinuity {
+            let not_made: Vec<String> = self
+                .transcoders
+                .ladder_rungs()
+                .into_iter()
+                .filter(|rung| !renditions.iter().any(|r| &r.name == rung))
+                .collect();
+            let change = self
+                .output
+                .format_change(stream, &renditions, &not_made)
+                .await?;
+            chunk.discontinuity = change.changed;
+            transcoder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .also_left_out(change.absent);
+        }
+        // The renditions left out of it: top rungs shed as the worker falls behind real time,
+        // and those the source does not reach any more.
+        let shed = transcoder
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .video_rungs()
-            .into_iter()
-            .filter(|rung| !renditions.iter().any(|r| &r.name == rung))
-            .collect();
+            .left_out(&renditions);
         // Made whole at once: no part of it was announced.
         let renditions = renditions.into_iter().map(|r| (r, 0)).collect();
         self.output
-            .segments(stream, chunk, renditions, &reason)
+            .segments(stream, &chunk, renditions, &reason)
             .await?;
-        self.output.gaps(stream, chunk, &shed).await?;
+        self.output.gaps(stream, &chunk, &shed).await?;
         let lag = transcoding.saturating_sub(Duration::from_millis(u64::from(duration_ms)));
         self.transcoders.chunk_made(stream, seq, lag);
         Ok(outcome)
@@ -281,6 +303,21 @@ impl EncodeWorker {
     /// The chunk's bytes. Missing bytes of a stream this store holds source of are a gap that
     /// may close (a replica behind, a store hiccup): retried within a budget, then set aside
     /// and slated. A chunk of a stream this store never saw is another store's: skipped.
+    /// Slate is made only for a broadcast this blob store holds (an ingest instance claimed
+    /// the chunk's epoch in it): a chunk of another region's or a long-gone stream is set
+    /// aside at once rather than encoded for nobody.
+    async fn known_epoch(&self, stream: &StreamId, chunk: &v1::SourceChunk) -> Result<(), Error> {
+        let claim = blob_keys::source_epoch_claim(stream, chunk.epoch);
+        match self.output.blob.head(&claim).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!(
+                "slate chunk {} of stream {stream}: no broadcast epoch {} in the blob store",
+                chunk.seq, chunk.epoch
+            ))
+            .with_retry(Retry::Never)),
+        }
+    }
+
     async fn source(&self, stream: &StreamId, chunk: &v1::SourceChunk) -> Result<Bytes, Error> {
         let blob = &self.output.blob;
         match blob.get(&chunk.blob_key).await {

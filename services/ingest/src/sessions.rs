@@ -16,6 +16,9 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 mod away;
+mod timeline;
+
+use timeline::{Rebase, TimelineRecord};
 
 use crate::config::IngestSettings;
 use crate::directory::{AuthorizedStream, StreamDirectory};
@@ -29,8 +32,12 @@ struct StreamState {
     epoch: u32,
     next_seq: u64,
     publishing: bool,
-    /// Where the last chunk ended on the stream timeline: slate continues from there.
+    /// Where the last chunk ended on the stream timeline: slate, and the next session,
+    /// continue from there.
     timeline_end: Option<i64>,
+    /// The sequence number after the last chunk of media (not slate): where a recording that
+    /// really ends, ends.
+    media_end_seq: u64,
     /// Fires to cancel the completion timer when the broadcaster comes back in time.
     completion: Option<CancellationToken>,
 }
@@ -44,6 +51,8 @@ const STORE_PATIENCE: Duration = Duration::from_secs(30);
 struct StoredProgress {
     last_chunk: Option<(u32, u64)>,
     claimed_epoch: Option<u32>,
+    /// Where the timeline stands, slate included, as the last instance recorded it.
+    timeline: Option<TimelineRecord>,
 }
 
 /// What a publisher got from [`Inner::claim`].
@@ -51,8 +60,10 @@ struct Claim {
     epoch: u32,
     /// The sequence number of the publisher's first chunk.
     next_seq: u64,
-    /// The stream had an earlier epoch (here or on another instance).
+    /// The stream had an earlier epoch (here or on another instance): a new session.
     discontinuity: bool,
+    /// Where the session starts on the stream timeline (none for the stream's first).
+    timeline_start: Option<i64>,
     /// This process did not know the stream: announce it live.
     announce: bool,
 }
@@ -137,6 +148,7 @@ impl PublishGate for Ingest {
             epoch,
             next_seq,
             discontinuity,
+            timeline_start,
             announce,
         } = self.inner.claim(&stream, &stored)?;
         let marker = blob_keys::source_epoch_claim(&stream.id, epoch);
@@ -157,6 +169,7 @@ impl PublishGate for Ingest {
             stream,
             epoch,
             discontinuity,
+            rebase: Rebase::starting_at(timeline_start),
             uplink: Uplink::new(),
             live: Some(live),
         }))
@@ -181,6 +194,7 @@ impl Inner {
                 progress.last_chunk = progress.last_chunk.max(Some((epoch, seq)));
             }
         }
+        progress.timeline = self.timeline(id).await?;
         Ok(progress)
     }
 
@@ -188,12 +202,17 @@ impl Inner {
     /// precedes its first chunk.
     fn claim(&self, stream: &AuthorizedStream, stored: &StoredProgress) -> Result<Claim, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
-        let (epoch, next_seq) = match streams.get(&stream.id) {
+        let (epoch, next_seq, timeline_end, media_end_seq) = match streams.get(&stream.id) {
             Some(state) if state.publishing && self.takeover => {
                 // The publisher holding the stream finds out at its next chunk.
                 tracing::info!(stream_id = %stream.id, "a backup input takes the stream over");
                 metrics::publish_replaced();
-                (state.epoch + 1, state.next_seq)
+                (
+                    state.epoch + 1,
+                    state.next_seq,
+                    state.timeline_end,
+                    state.media_end_seq,
+                )
             }
             Some(state) if state.publishing => {
                 metrics::rejected("already_live");
@@ -202,16 +221,31 @@ impl Inner {
                     format!("stream {} already has a live publisher", stream.id),
                 ));
             }
-            Some(state) => (state.epoch + 1, state.next_seq),
-            None => (0, 0),
+            Some(state) => (
+                state.epoch + 1,
+                state.next_seq,
+                state.timeline_end,
+                state.media_end_seq,
+            ),
+            None => (0, 0, None, 0),
         };
         let epoch = epoch.max(stored.claimed_epoch.map_or(0, |epoch| epoch + 1));
-        let next_seq = next_seq.max(stored.last_chunk.map_or(0, |(_, seq)| seq + 1));
+        let stored_seq = stored.last_chunk.map_or(0, |(_, seq)| seq + 1);
+        let recorded = stored.timeline.filter(|record| record.next_seq >= next_seq);
+        let next_seq = next_seq
+            .max(stored_seq)
+            .max(recorded.map_or(0, |record| record.next_seq));
+        // A later session continues the timeline where it stands, here or as another instance
+        // recorded it; the stream's first keeps its encoder's timestamps.
+        let timeline_start = timeline_end
+            .or(recorded.map(|record| record.end_ms))
+            .filter(|_| epoch > 0);
         let state = StreamState {
             epoch,
             next_seq,
             publishing: true,
-            timeline_end: None,
+            timeline_end,
+            media_end_seq: media_end_seq.max(stored_seq),
             completion: None,
         };
         let previous = streams.insert(stream.id.clone(), state);
@@ -223,6 +257,7 @@ impl Inner {
             epoch,
             next_seq,
             discontinuity: epoch > 0,
+            timeline_start,
             announce,
         })
     }
@@ -292,6 +327,7 @@ impl Inner {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
+        state.media_end_seq = state.next_seq;
         state.timeline_end = Some(end_ms);
         Ok(seq)
     }
@@ -336,13 +372,13 @@ impl Inner {
             tracing::info!(stream_id = %stream.id, "stream continues on another ingest instance");
             return;
         }
-        let seq = {
+        let (seq, media_end_seq) = {
             let mut streams = self.streams.lock().expect("streams lock");
             match streams.get(&stream.id) {
                 Some(state) if state.epoch == epoch && !state.publishing => {
-                    let seq = state.next_seq;
+                    let ends = (state.next_seq, state.media_end_seq);
                     streams.remove(&stream.id);
-                    seq
+                    ends
                 }
                 _ => return,
             }
@@ -356,9 +392,11 @@ impl Inner {
             wall_clock_ms: now_millis(),
             ..Default::default()
         };
+        // The recording ends with the broadcaster's last chunk, not with the slate that
+        // waited for its return.
         let outcome = async {
             self.publish_chunk(end).await?;
-            self.publish_lifecycle(&stream, StreamStatus::StreamComplete, epoch, seq)
+            self.publish_lifecycle(&stream, StreamStatus::StreamComplete, epoch, media_end_seq)
                 .await
         }
         .await;
@@ -383,6 +421,8 @@ struct StreamPublisher {
     stream: AuthorizedStream,
     epoch: u32,
     discontinuity: bool,
+    /// This session's timestamps onto the stream timeline.
+    rebase: Rebase,
     uplink: Uplink,
     /// The chunk being cut, as followers see it.
     live: Option<LiveChunk>,
@@ -420,7 +460,8 @@ impl Uplink {
 
 #[async_trait::async_trait]
 impl Publisher for StreamPublisher {
-    async fn chunk(&mut self, chunk: MediaChunk) -> Result<(), Error> {
+    async fn chunk(&mut self, mut chunk: MediaChunk) -> Result<(), Error> {
+        chunk.pts_ms = self.rebase.map(chunk.pts_ms);
         let end_ms = chunk.pts_ms + i64::from(chunk.duration_ms);
         let seq = self.inner.next_seq(&self.stream.id, self.epoch, end_ms)?;
         let live = self.live.take().filter(|live| live.seq() == seq);
@@ -431,6 +472,11 @@ impl Publisher for StreamPublisher {
         let size = chunk.bytes.len() as u64;
         let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
         self.inner.store(&key, chunk.bytes).await?;
+        let record = TimelineRecord {
+            next_seq: seq + 1,
+            end_ms,
+        };
+        self.inner.record_timeline(&self.stream.id, record).await;
         let wall_clock_ms = live.as_ref().and_then(LiveChunk::wall_clock_ms);
         let event = v1::SourceChunk {
             event_id: EventId::generate().to_string(),
@@ -464,16 +510,19 @@ impl Publisher for StreamPublisher {
     }
 
     fn growing(&mut self, so_far: ChunkSoFar) {
+        let pts_ms = self.rebase.map(so_far.pts_ms);
         if let Some(live) = &self.live {
-            live.extend(so_far.bytes, so_far.pts_ms, so_far.arrived_ms);
+            live.extend(so_far.bytes, pts_ms, so_far.arrived_ms);
         }
     }
 
     async fn end(mut self: Box<Self>, departure: Departure) {
         // Followers of the chunk that will not be cut learn it now.
         self.live = None;
-        tracing::info!(stream_id = %self.stream.id, epoch = self.epoch, "broadcaster left");
-        let slate = departure == Departure::Dropped;
-        self.inner.release(self.stream.clone(), self.epoch, slate);
+        tracing::info!(stream_id = %self.stream.id, epoch = self.epoch, ?departure, "broadcaster left");
+        // Slate bridges the absence either way: a broadcaster that stopped may start again
+        // inside the window (OBS "stop", then "start"); a recording that really ends does not
+        // end with it.
+        self.inner.release(self.stream.clone(), self.epoch, true);
     }
 }

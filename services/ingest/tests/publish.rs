@@ -150,13 +150,15 @@ async fn spawn_ingest(streams: usize) -> Ingest {
 }
 
 impl Ingest {
-    /// Chunk events per stream, by seq, once `stream`'s durations add up to `at_least_ms`.
+    /// Chunk events per stream, by seq, once the media of `stream` adds up to `at_least_ms`:
+    /// every chunk up to its last chunk of media (the slate that bridges the time after it,
+    /// waiting for the broadcaster to come back, is left out).
     async fn collect(&mut self, stream: usize, at_least_ms: u32) -> BTreeMap<u64, v1::SourceChunk> {
         let id = self.streams[stream].to_string();
         let mut seen: BTreeMap<u64, v1::SourceChunk> = BTreeMap::new();
         let mut duplicates = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while seen.values().map(|c| c.duration_ms).sum::<u32>() < at_least_ms {
+        while total_ms(&seen) < at_least_ms {
             let chunk = tokio::time::timeout_at(deadline, self.chunks.recv())
                 .await
                 .expect("chunks did not arrive in time")
@@ -174,6 +176,13 @@ impl Ingest {
             }
         }
         assert_eq!(duplicates, 0, "one event per chunk");
+        let last_media = seen
+            .values()
+            .filter(|c| !c.slate && !c.end_of_stream)
+            .map(|c| c.seq)
+            .max()
+            .unwrap_or(0);
+        seen.retain(|seq, _| *seq <= last_media);
         seen
     }
 

@@ -105,7 +105,10 @@ pub fn media(
     let complete = stream.is_complete();
     let timeline = stream.rendition(rendition)?;
     let segments = if complete {
-        timeline.all()
+        let end = stream.recording_end();
+        let mut all = timeline.all();
+        all.retain(|segment| end.is_none_or(|end| segment.seq < end));
+        all
     } else {
         timeline.live_window(live_window)
     };
@@ -280,6 +283,16 @@ mod tests {
             }
         }
         stream
+    }
+
+    #[test]
+    fn a_recording_ends_with_the_broadcast_not_with_the_slate_after_it() {
+        let mut stream = stream(6, &[]);
+        stream.apply_status(StreamStatus::StreamComplete, 4);
+        let p360 = RenditionName::parse("360p").unwrap();
+        let vod = media(&stream, &p360, 5, false).unwrap().body;
+        assert!(vod.contains("3.m4s") && !vod.contains("4.m4s"), "{vod}");
+        assert!(vod.ends_with("#EXT-X-ENDLIST\n"));
     }
 
     #[test]

@@ -315,6 +315,13 @@ impl StreamTimeline {
                 .all(|r| (last.saturating_sub(1)..=last).all(|seq| r.segment(seq).is_some()))
     }
 
+    /// Where the recording ends: the segments every rendition has once the broadcast is over
+    /// (the slate that waited for the broadcaster after its last chunk is not part of it);
+    /// `None` while unknown.
+    pub fn recording_end(&self) -> Option<u64> {
+        (self.final_segments > 0).then_some(self.final_segments)
+    }
+
     /// Whether nothing at all is known (no status, no rendition).
     pub fn is_empty(&self) -> bool {
         self.status.is_none() && self.renditions.is_empty()

@@ -135,12 +135,7 @@ async fn follow(
         })?;
         // When the encoders were done: publishing that waits for a backend is no lack of CPU.
         let done_at = Instant::now();
-        // The rungs fitted to the stream that this chunk left out.
-        let shed: Vec<String> = transcoder
-            .video_rungs()
-            .into_iter()
-            .filter(|rung| !made.iter().any(|rendition| &rendition.name == rung))
-            .collect();
+        let shed = transcoder.left_out(&made);
         Ok::<_, MediaError>((made, shed, done_at))
     });
 

@@ -9,7 +9,7 @@ use livecast_core::time::now_millis;
 use livecast_proto::v1;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Inner, StreamId};
+use super::{Inner, StreamId, TimelineRecord};
 use crate::directory::AuthorizedStream;
 use crate::metrics;
 
@@ -34,8 +34,9 @@ impl Inner {
         let inner = self.clone();
         tokio::spawn(async move {
             let deadline = Instant::now() + inner.reconnect_window;
-            let mut ticks =
-                tokio::time::interval_at(Instant::now() + inner.slate_every, inner.slate_every);
+            // The first slate chunk goes out at once: players at the live edge hold about a
+            // second and a half.
+            let mut ticks = tokio::time::interval_at(Instant::now(), inner.slate_every);
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
             let mut slate_from = timeline_end;
             loop {
@@ -73,6 +74,13 @@ impl Inner {
                 _ => return false,
             }
         };
+        // Recorded before it is announced: an instance the broadcaster comes back to numbers
+        // its chunks after this one.
+        let record = TimelineRecord {
+            next_seq: seq + 1,
+            end_ms: from_ms + i64::from(duration_ms),
+        };
+        self.record_timeline(id, record).await;
         let chunk = v1::SourceChunk {
             event_id: EventId::generate().to_string(),
             stream_id: id.to_string(),

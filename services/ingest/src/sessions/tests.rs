@@ -123,7 +123,9 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
     publisher.chunk(media(0)).await.unwrap();
     publisher.chunk(media(2_000)).await.unwrap();
     publisher.end(Departure::Dropped).await;
-    // The broadcaster reconnects through the other instance, inside the window.
+    // The first instance bridges the absence with slate at once; the broadcaster reconnects
+    // through the other instance a moment later, inside the window.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut publisher = second.begin("key").await.unwrap();
     publisher.chunk(media(5_000)).await.unwrap();
     tokio::time::sleep(WINDOW * 2).await;
@@ -134,39 +136,53 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
         .iter()
         .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
         .collect();
-    let numbered: Vec<(u32, u64, bool, bool)> = before_end
+    let numbered: Vec<(u32, u64, bool, bool, i64)> = before_end
         .iter()
-        .map(|c| (c.epoch, c.seq, c.discontinuity, c.end_of_stream))
+        .map(|c| (c.epoch, c.seq, c.slate, c.discontinuity, c.pts_ms))
         .collect();
     assert_eq!(
         numbered,
         vec![
-            (0, 0, false, false),
-            (0, 1, false, false),
-            (1, 2, true, false),
-            (1, 3, false, false)
+            (0, 0, false, false, 0),
+            (0, 1, false, false, 2_000),
+            (0, 2, true, false, 4_000),
+            // The new session's encoder starts at 5 s; it continues the timeline after the slate.
+            (1, 3, false, true, 4_000 + 60_000),
+            (1, 4, false, false, 4_000 + 60_000 + 2_000),
         ],
         "the first instance's window passed without ending the stream the second one carries"
     );
 
-    publisher.end(Departure::Dropped).await;
+    publisher.end(Departure::Finished).await;
     let after_end: Vec<v1::SourceChunk> = drain(&mut chunks, WINDOW * 3)
         .await
         .iter()
         .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
         .collect();
-    assert_eq!(after_end.len(), 1);
-    assert!(after_end[0].end_of_stream && after_end[0].seq == 4);
-    let statuses: Vec<i32> = drain(&mut lifecycle, Duration::from_millis(100))
+    let kinds: Vec<(u64, bool, bool)> = after_end
+        .iter()
+        .map(|c| (c.seq, c.slate, c.end_of_stream))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(5, true, false), (6, false, true)],
+        "slate bridges even a clean stop, then the stream ends"
+    );
+    let events: Vec<v1::StreamEvent> = drain(&mut lifecycle, Duration::from_millis(100))
         .await
         .iter()
-        .map(|payload| v1::StreamEvent::decode(payload.as_ref()).unwrap().kind)
+        .map(|payload| v1::StreamEvent::decode(payload.as_ref()).unwrap())
         .collect();
     let complete = v1::StreamStatus::from(StreamStatus::StreamComplete) as i32;
+    let completions: Vec<&v1::StreamEvent> = events.iter().filter(|e| e.kind == complete).collect();
     assert_eq!(
-        statuses.iter().filter(|kind| **kind == complete).count(),
+        completions.len(),
         1,
-        "completed once, by the instance that had the broadcaster last: {statuses:?}"
+        "completed once, by the instance that had the broadcaster last: {events:?}"
+    );
+    assert_eq!(
+        completions[0].segments, 5,
+        "the recording ends with the broadcaster's last chunk, not with the slate after it"
     );
 }
 
@@ -218,10 +234,13 @@ async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
     for n in 0..slates {
         expected.push((1 + n as u64, 0, 3_000 + 200 * n as i64, 200, true, false));
     }
-    expected.push((1 + slates as u64, 1, 0, 2_000, false, true));
+    // The new session starts at 0 on its encoder's clock, after the slate on the stream's.
+    let after_slate = 3_000 + 200 * slates as i64;
+    expected.push((1 + slates as u64, 1, after_slate, 2_000, false, true));
     assert_eq!(
         announced, expected,
-        "slate from where the last chunk ended, every 200 ms, until the broadcaster is back"
+        "slate from where the last chunk ended, at once and every 200 ms, until the broadcaster \
+         is back"
     );
 }
 
