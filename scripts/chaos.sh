@@ -26,13 +26,12 @@ stamp=$(bench/write-results.sh --stamp "make chaos")
 
 status=0
 cargo build --workspace --bins
-cargo nextest run -p livecast-tests --test worker_failover --run-ignored ignored-only \
-  --no-capture 2>&1 | tee -a "$output" || status=1
+cargo nextest run -p livecast-tests --test worker_failover --test worker_overload \
+  --run-ignored ignored-only --no-capture 2>&1 | tee -a "$output" || status=1
 cargo nextest run --no-fail-fast --success-output immediate \
   -p livecast-encode-worker --test crash_and_bad_media --test standby \
   -p livecast-tests --test backend_outages --test degraded_input --test regions \
   --test hostile_clients --test ingest_failover --test uplink --test worker_failover \
-  --test worker_overload \
   2>&1 | tee -a "$output" || status=1
 sed -n 's/^ *fault result: //p' "$output" | sort >"$fault_rows"
 if [ "$status" -ne 0 ]; then

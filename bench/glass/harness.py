@@ -32,6 +32,7 @@ from rtmp_relay import Relay  # bench/rtmp_relay.py, shared with the *-vs-nginx-
 
 W, H, FPS, GOP = 1280, 720, 30, 60
 BLOCK, BLOCKS, BITS = 64, 20, 16
+SETTLE_MS = 8000  # a low-latency player catches up from where it joined (1.25x) within this
 LAUNCH_S = 3  # a viewer's browser is started this long before its join time, then waits for it
 VIEWER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer.mjs")
 
@@ -184,7 +185,7 @@ def pct(values, p):
 
 def analyse(res):
     sent, problems = frames_sent(res)
-    lat, heights, per_view, late_decodes, unreadable, total = [], {}, [], 0, {}, 0
+    lat, settled, heights, per_view, late_decodes, unreadable, total = [], [], {}, [], 0, {}, 0
     for k, v in enumerate(res["views"]):
         if v.get("error"): problems.append(f"viewer {k}: {v['error']}")
         mine = []
@@ -193,6 +194,9 @@ def analyse(res):
                 late_decodes += 1  # a number not sent yet: misread (counted, not used)
                 continue
             mine.append(s["t"] - sent[s["n"]] * 1000)
+            # Once the player has caught up from where it joined (SETTLE_MS after its first frame).
+            if v.get("firstPlaying") and s["t"] >= v["firstPlaying"] + SETTLE_MS:
+                settled.append(mine[-1])
             heights[s["h"]] = heights.get(s["h"], 0) + 1
         for reason, c in v.get("rejected", {}).items(): unreadable[reason] = unreadable.get(reason, 0) + c
         total += len(v.get("samples", [])) + sum(v.get("rejected", {}).values())
@@ -215,6 +219,7 @@ def analyse(res):
         p50=statistics.median(lat) if lat else math.nan, p95=pct(lat, 95) if lat else math.nan,
         mean=statistics.mean(lat) if lat else math.nan,
         lo=min(lat, default=math.nan), hi=max(lat, default=math.nan), n=len(lat), unreadable=unreadable,
+        hi_settled=max(settled, default=math.nan),
         total=total, per_view=per_view, ttff=statistics.median(ttffs) if ttffs else math.nan,
         waiting=total_of("waiting"), stalled_ms=total_of("stalledMs"), buffer_stalled=total_of("bufferStalled"),
         played_s=total_of("playedSeconds"), window_s=sum(v.get("windowSeconds") or 0 for v in views),
@@ -303,7 +308,7 @@ def report(ll_file, lc_file, ng_file):
 
 def summary(run_file):
     r = analyse(json.load(open(run_file)))
-    keep = ("p50", "p95", "hi", "n", "total", "waiting", "stalled_ms", "buffer_stalled", "played_s",
+    keep = ("p50", "p95", "hi", "hi_settled", "n", "total", "waiting", "stalled_ms", "buffer_stalled", "played_s",
             "window_s", "fatal", "problems", "heights", "frames", "push_code")
     print(json.dumps({k: (None if isinstance(r[k], float) and not math.isfinite(r[k]) else r[k]) for k in keep}))
 

@@ -3,7 +3,9 @@
 //! pushes a source carrying each frame's number, and hls.js in headless Chromium plays it as
 //! the viewer app does (low-latency mode). The worker making the stream's parts is SIGKILLed in
 //! the middle of a segment; its standby publishes in its place. The viewer must see no stall
-//! and no fatal error and stay under 3 s glass-to-glass; the recording then lists every segment
+//! and no fatal error and stay under 3 s glass-to-glass once it caught up from its join
+//! (the join is reported, not judged: hls.js starts up to a second further back at an
+//! independent part and catches up at 1.25x); the recording then lists every segment
 //! once per rendition, and every rendition decodes without an error.
 //!
 //! The long form (`make chaos`): a worker SIGKILLed every 20 s for 2 minutes and started again.
@@ -18,8 +20,10 @@ use livecast_tests::{Platform, continuous_segments, engines, record_fault_result
 const WATCH_S: u32 = 40;
 const SOURCE: (u32, u32) = (640, 360);
 const RENDITIONS: [&str; 3] = ["360p", "240p", "audio"];
-/// Glass-to-glass a viewer in low-latency mode must stay under, throughout.
+/// Glass-to-glass a viewer in low-latency mode must stay under, from the join's catch-up on.
 const WORST_GLASS_MS: f64 = 3_000.0;
+/// How long a standby has stood by before its primary is killed: two chunks.
+const IN_STEP: Duration = Duration::from_secs(4);
 
 /// Parts the newest segment being made has listed so far (those after the last whole segment).
 fn open_parts(playlist: &str) -> usize {
@@ -34,8 +38,10 @@ fn open_parts(playlist: &str) -> usize {
         .count()
 }
 
-/// Kills whichever of `workers` is the stream's primary, once its standby is in place and the
-/// segment being made has some parts but not all: in the middle of a segment. Its index.
+/// Kills whichever of `workers` is the stream's primary, once its standby has stood by for
+/// [`IN_STEP`] (a standby recruited moments ago, after an earlier take-over, starts at the next
+/// chunk and is not in step yet) and the segment being made has some parts but not all: in the
+/// middle of a segment. Its index.
 async fn kill_the_primary_mid_segment(
     platform: &Platform,
     id: &str,
@@ -43,9 +49,11 @@ async fn kill_the_primary_mid_segment(
 ) -> usize {
     let playlist = format!("/stream/{id}/360p/index.m3u8");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // The pair of workers last seen as (primary, standby), and since when.
+    let mut pair_since: Option<((usize, usize), tokio::time::Instant)> = None;
     loop {
         let mut primary = None;
-        let mut standby = false;
+        let mut standby = None;
         let mut roles = Vec::new();
         for (index, worker) in workers.iter().enumerate() {
             let (primaries, standbys) = (
@@ -55,7 +63,9 @@ async fn kill_the_primary_mid_segment(
             if primaries >= 1.0 {
                 primary = Some(index);
             }
-            standby |= standbys >= 1.0;
+            if standbys >= 1.0 {
+                standby = Some(index);
+            }
             roles.push((primaries, standbys));
         }
         let (status, body) = platform.get(&playlist).await;
@@ -64,8 +74,15 @@ async fn kill_the_primary_mid_segment(
             "no primary with a standby in 30 s: workers' (primary, standby) streams {roles:?}; \
              playlist {status}:\n{body}"
         );
+        let pair = primary.zip(standby);
+        pair_since = match (pair, pair_since) {
+            (Some(pair), Some((seen, since))) if pair == seen => Some((pair, since)),
+            (Some(pair), _) => Some((pair, tokio::time::Instant::now())),
+            (None, _) => None,
+        };
+        let in_step = pair_since.is_some_and(|(_, since)| since.elapsed() >= IN_STEP);
         let mid_segment = status == 200 && (1..=3).contains(&open_parts(&body));
-        if let (Some(index), true, true) = (primary, standby, mid_segment) {
+        if let (Some((index, _)), true, true) = (pair, in_step, mid_segment) {
             workers[index].kill();
             return index;
         }
@@ -92,14 +109,21 @@ async fn a_worker_killed_mid_segment_costs_a_low_latency_viewer_no_stall() {
         .broadcast_and_watch(SOURCE, Viewer::App, WATCH_S, async |fleet, id| {
             // Halfway through the viewer's window.
             tokio::time::sleep(Duration::from_secs(u64::from(JOIN_S + WATCH_S / 2))).await;
-            kill_the_primary_mid_segment(&fleet.platform, id, &mut fleet.workers).await;
+            let index = kill_the_primary_mid_segment(&fleet.platform, id, &mut fleet.workers).await;
+            // Kubernetes starts the crashed pod again a few seconds later. The viewer is
+            // already past the kill; the new member also hands the dead worker's partitions on
+            // (the test broker, tansu 0.6, keeps a vanished member's partitions unassigned
+            // until the group changes, where Kafka moves them after the session timeout), so
+            // slate and the end of the broadcast are made.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            fleet.workers[index] = fleet.spawn_worker(&format!("worker-{index}-restarted"));
         })
         .await;
     let figures = seen.assert_usable();
     println!("viewer across the kill: {figures}");
     assert_eq!(seen.stalls, 0, "the viewer stalled: {figures}");
     assert!(
-        seen.worst_ms < WORST_GLASS_MS,
+        seen.settled_worst_ms < WORST_GLASS_MS,
         "glass-to-glass went over {WORST_GLASS_MS} ms: {figures}"
     );
     assert_recording_whole(&fleet, &id).await;

@@ -14,6 +14,8 @@ const SOURCE: (u32, u32) = (1920, 1080);
 const LADDER: [&str; 6] = ["1080p", "720p", "480p", "360p", "240p", "audio"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "starves the machine on purpose, so its outcome depends on the CPU left to the \
+            broadcaster and the browser: make chaos"]
 async fn a_worker_short_of_cpu_keeps_audio_and_the_lowest_rung_live() {
     let Some(engines) = engines() else { return };
     let options = WorkerOptions {
