@@ -472,11 +472,6 @@ impl Publisher for StreamPublisher {
         let size = chunk.bytes.len() as u64;
         let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
         self.inner.store(&key, chunk.bytes).await?;
-        let record = TimelineRecord {
-            next_seq: seq + 1,
-            end_ms,
-        };
-        self.inner.record_timeline(&self.stream.id, record).await;
         let wall_clock_ms = live.as_ref().and_then(LiveChunk::wall_clock_ms);
         let event = v1::SourceChunk {
             event_id: EventId::generate().to_string(),
@@ -503,7 +498,17 @@ impl Publisher for StreamPublisher {
         // The next chunk's feed opens before this one is announced: a worker follows it as
         // soon as it has this one.
         self.live = Some(self.inner.feeds.open(&self.stream.id, self.epoch, seq + 1));
-        self.inner.publish_chunk(event).await?;
+        // Where the timeline stands is recorded alongside the announcement, not ahead of it
+        // (nor of telling the chunk's followers it is stored): it is for a later session.
+        let record = TimelineRecord {
+            next_seq: seq + 1,
+            end_ms,
+        };
+        let (published, ()) = tokio::join!(
+            self.inner.publish_chunk(event),
+            self.inner.record_timeline(&self.stream.id, record)
+        );
+        published?;
         metrics::chunk_stored(size);
         metrics::uplink(&self.stream.id, input_bitrate, realtime_ratio_milli);
         Ok(())
