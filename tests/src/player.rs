@@ -198,6 +198,9 @@ pub struct Played {
     pub fatal: Vec<Value>,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
+    /// Each stall: when it began (milliseconds since the Unix epoch), how long it lasted and
+    /// how much media was buffered ahead when it began (seconds), to line up with the logs.
+    pub stall_list: Vec<(i64, f64, f64)>,
 }
 
 impl Playing {
@@ -237,6 +240,18 @@ impl Playing {
                 .cloned()
                 .unwrap_or_default(),
             error: result["error"].as_str().map(str::to_string),
+            stall_list: result["stalls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|stall| {
+                    (
+                        stall["t"].as_i64().unwrap_or(0),
+                        stall["ms"].as_f64().unwrap_or(0.0),
+                        stall["ahead"].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -252,6 +267,9 @@ impl Played {
             self.fatal
         );
         assert!(self.played_s > 0.0, "nothing played");
+        for (at, ms, ahead) in &self.stall_list {
+            println!("viewer stall at {at} ms: {ms:.0} ms, {ahead:.2} s buffered ahead");
+        }
         format!(
             "{} stalls ({:.0} ms) in {:.0} s, no fatal error",
             self.stalls, self.stalled_ms, self.played_s

@@ -162,8 +162,7 @@ async fn a_broadcaster_stopping_and_starting_again_continues_one_timeline() {
         let _ = push(&url, "640x360", 14).wait().await;
     })
     .await;
-    // Stalls are measured, not yet held to zero: the first chunk of a session is made whole
-    // from the store, after the slate (see docs/status.md).
+    // Stalls are measured, not yet held to zero (see docs/status.md).
     let figures = assert_one_timeline(&platform, &run).await;
     record_fault_result([
         "broadcaster stops cleanly and starts again 5 s later (hls.js low-latency viewer)",

@@ -220,6 +220,9 @@ impl AudioTrack {
         for channel in 0..layout.channels().max(1) as usize {
             quiet.plane_mut::<f32>(channel).fill(0.0);
         }
+        // Silence for copied audio comes from an encoder of its own, whose last frames nobody
+        // else pushes out.
+        let copied = self.encoder.is_none();
         let (aac, parameters) = match (&mut self.encoder, &mut self.silence) {
             (Some(stream_encoder), _) => (stream_encoder, None),
             (None, Some(silence)) => (silence, self.copied_parameters.clone()),
@@ -230,7 +233,18 @@ impl AudioTrack {
         };
         let mut packets = Vec::new();
         let mut pts = start;
-        while pts < end {
+        // An encoder gives its frames back a frame or two late. The silence encoder is fed
+        // until what it gave back reaches the end, or the stream's audio would have a hole
+        // where the slate ends and the copied audio takes over; the overlap with the next
+        // piece of silence is cut there (the encoder's clock), with the next copied packets by
+        // the player.
+        let covered = |packets: &[Packet]| {
+            packets
+                .last()
+                .and_then(Packet::pts)
+                .map_or(i64::MIN, |last| last + AAC_FRAME)
+        };
+        while pts < end || (copied && covered(&packets) < end && pts < end + 4 * AAC_FRAME) {
             aac.push(&quiet, pts, &mut packets)?;
             pts += AAC_FRAME;
         }

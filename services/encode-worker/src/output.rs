@@ -342,6 +342,8 @@ impl Output {
             )
             .await?;
         metrics::part();
+        tracing::debug!(stream_id = %stream, rendition = %part.name, seq, part = part.index,
+            duration_ms = part.duration_ms, "part announced");
         Ok(())
     }
 }

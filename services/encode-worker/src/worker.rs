@@ -41,6 +41,9 @@ pub enum ChunkOutcome {
     Slated,
     /// The stream ended; its encoder state was released.
     EndOfStream,
+    /// A broadcaster session opened: its first chunk is followed live (Low-Latency HLS), or
+    /// made from the store once it is announced.
+    SessionOpened,
 }
 
 /// Transcodes chunks; shared by every consumer task of the process.
@@ -152,6 +155,18 @@ impl EncodeWorker {
         let stream = StreamId::parse(chunk.stream_id.clone())?;
         tracing::debug!(stream_id = %stream, seq = chunk.seq, epoch = chunk.epoch,
             slate = chunk.slate, end_of_stream = chunk.end_of_stream, "source chunk");
+        if chunk.opening {
+            if self.options.low_delay && !chunk.feed_url.is_empty() {
+                let first = NextChunk {
+                    epoch: chunk.epoch,
+                    seq: chunk.seq,
+                    feed_url: chunk.feed_url.clone(),
+                };
+                self.live.start_primary(&stream, first);
+            }
+            metrics::chunk("session_opened");
+            return Ok(ChunkOutcome::SessionOpened);
+        }
         if !chunk.end_of_stream && !chunk.slate {
             match self.live.made_live(&stream, chunk).await? {
                 MadeLive::Announced => {

@@ -59,6 +59,10 @@ pub struct IngestSettings {
     pub chunk_target_ms: u32,
     /// How long a stream stays live after its broadcaster drops, in milliseconds.
     pub reconnect_window_ms: u64,
+    /// How much time one slate chunk covers while the broadcaster is away, in milliseconds.
+    /// Slate goes out in pieces about a part long, at real time: a player at the live edge
+    /// never catches up with the end of a long piece published ahead of the clock.
+    pub slate_ms: u32,
     /// Largest HLS push request (segment or playlist) accepted, in bytes.
     pub max_push_bytes: usize,
     /// Partitions of each topic when ingest creates it.
@@ -79,6 +83,7 @@ impl Default for IngestSettings {
         IngestSettings {
             chunk_target_ms: 2_000,
             reconnect_window_ms: 30_000,
+            slate_ms: 500,
             max_push_bytes: 32 << 20,
             topic_partitions: 8,
             backup_inputs: false,

@@ -28,6 +28,10 @@ pub struct ChunkSoFar<'a> {
     pub pts_ms: i64,
     /// When its first frame arrived, milliseconds since the Unix epoch.
     pub arrived_ms: i64,
+    /// A fingerprint of the source's decoder configurations, where the protocol knows them
+    /// (RTMP's sequence headers): a session that starts with its predecessor's continues the
+    /// same renditions.
+    pub format: Option<u64>,
 }
 
 /// How a broadcaster left.

@@ -16,15 +16,17 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 mod away;
+mod publisher;
 mod timeline;
 
-use timeline::{Rebase, TimelineRecord};
+use publisher::StreamPublisher;
+use timeline::{TimelineEnd, TimelineRecord};
 
 use crate::config::IngestSettings;
 use crate::directory::{AuthorizedStream, StreamDirectory};
-use crate::feed::{ChunkFeeds, LiveChunk};
+use crate::feed::ChunkFeeds;
 use crate::metrics;
-use crate::publish::{ChunkSoFar, Departure, MediaChunk, PublishGate, Publisher};
+use crate::publish::{PublishGate, Publisher};
 
 /// Where each live stream is: which epoch, which next sequence number, who publishes.
 #[derive(Debug)]
@@ -34,12 +36,14 @@ struct StreamState {
     publishing: bool,
     /// Where the last chunk ended on the stream timeline: slate, and the next session,
     /// continue from there.
-    timeline_end: Option<i64>,
+    timeline_end: Option<TimelineEnd>,
     /// The sequence number after the last chunk of media (not slate): where a recording that
     /// really ends, ends.
     media_end_seq: u64,
     /// Fires to cancel the completion timer when the broadcaster comes back in time.
     completion: Option<CancellationToken>,
+    /// The latest session's source format, once known.
+    format: Option<u64>,
 }
 
 /// How long storing one chunk may wait for the blob store to come back.
@@ -62,10 +66,13 @@ struct Claim {
     next_seq: u64,
     /// The stream had an earlier epoch (here or on another instance): a new session.
     discontinuity: bool,
-    /// Where the session starts on the stream timeline (none for the stream's first).
-    timeline_start: Option<i64>,
+    /// Where the session starts on the stream timeline (none for the stream's first), and
+    /// since when the timeline stands there.
+    timeline_start: Option<TimelineEnd>,
     /// This process did not know the stream: announce it live.
     announce: bool,
+    /// The previous session's source format, if known.
+    previous_format: Option<u64>,
 }
 
 /// The ingest side of publishing: admits broadcasters and turns their chunks into blobs and
@@ -116,7 +123,7 @@ impl Ingest {
                 bus,
                 region,
                 reconnect_window: settings.reconnect_window(),
-                slate_every: Duration::from_millis(u64::from(settings.chunk_target_ms.max(1))),
+                slate_every: Duration::from_millis(u64::from(settings.slate_ms.max(1))),
                 takeover: settings.backup_inputs,
                 streams: Mutex::new(HashMap::new()),
                 feeds: Arc::new(ChunkFeeds::default()),
@@ -144,18 +151,16 @@ impl PublishGate for Ingest {
         // The stream may have chunks from earlier connections to other ingest instances (the
         // blob store is shared): continue after them, whatever this process remembers.
         let stored = self.inner.stored_progress(&stream.id).await?;
+        let mut claim = self.inner.claim(&stream, &stored)?;
         let Claim {
-            epoch,
-            next_seq,
-            discontinuity,
-            timeline_start,
-            announce,
-        } = self.inner.claim(&stream, &stored)?;
+            epoch, announce, ..
+        } = claim;
         let marker = blob_keys::source_epoch_claim(&stream.id, epoch);
         if let Err(error) = self.inner.blob.put(&marker, Bytes::new()).await {
             self.inner.release(stream.clone(), epoch, false);
             return Err(error.into());
         }
+        self.inner.catch_up(&stream.id, &mut claim).await;
         if announce {
             self.inner
                 .publish_lifecycle(&stream, StreamStatus::StreamActive, epoch, 0)
@@ -163,16 +168,11 @@ impl PublishGate for Ingest {
         }
         metrics::publish_started();
         tracing::info!(stream_id = %stream.id, epoch, "broadcaster publishing");
-        let live = self.inner.feeds.open(&stream.id, epoch, next_seq);
-        Ok(Box::new(StreamPublisher {
-            inner: self.inner.clone(),
+        Ok(Box::new(StreamPublisher::new(
+            self.inner.clone(),
             stream,
-            epoch,
-            discontinuity,
-            rebase: Rebase::starting_at(timeline_start),
-            uplink: Uplink::new(),
-            live: Some(live),
-        }))
+            &claim,
+        )))
     }
 }
 
@@ -202,7 +202,7 @@ impl Inner {
     /// precedes its first chunk.
     fn claim(&self, stream: &AuthorizedStream, stored: &StoredProgress) -> Result<Claim, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
-        let (epoch, next_seq, timeline_end, media_end_seq) = match streams.get(&stream.id) {
+        let (epoch, next_seq, timeline_end, media_end_seq, format) = match streams.get(&stream.id) {
             Some(state) if state.publishing && self.takeover => {
                 // The publisher holding the stream finds out at its next chunk.
                 tracing::info!(stream_id = %stream.id, "a backup input takes the stream over");
@@ -212,6 +212,7 @@ impl Inner {
                     state.next_seq,
                     state.timeline_end,
                     state.media_end_seq,
+                    state.format,
                 )
             }
             Some(state) if state.publishing => {
@@ -226,8 +227,9 @@ impl Inner {
                 state.next_seq,
                 state.timeline_end,
                 state.media_end_seq,
+                state.format,
             ),
-            None => (0, 0, None, 0),
+            None => (0, 0, None, 0, None),
         };
         let epoch = epoch.max(stored.claimed_epoch.map_or(0, |epoch| epoch + 1));
         let stored_seq = stored.last_chunk.map_or(0, |(_, seq)| seq + 1);
@@ -238,8 +240,9 @@ impl Inner {
         // A later session continues the timeline where it stands, here or as another instance
         // recorded it; the stream's first keeps its encoder's timestamps.
         let timeline_start = timeline_end
-            .or(recorded.map(|record| record.end_ms))
+            .or(recorded.map(|record| record.end))
             .filter(|_| epoch > 0);
+        let previous_format = format.or(recorded.and_then(|record| record.format));
         let state = StreamState {
             epoch,
             next_seq,
@@ -247,6 +250,7 @@ impl Inner {
             timeline_end,
             media_end_seq: media_end_seq.max(stored_seq),
             completion: None,
+            format: previous_format,
         };
         let previous = streams.insert(stream.id.clone(), state);
         let announce = previous.is_none();
@@ -259,6 +263,7 @@ impl Inner {
             discontinuity: epoch > 0,
             timeline_start,
             announce,
+            previous_format,
         })
     }
 
@@ -313,8 +318,15 @@ impl Inner {
     }
 
     /// The sequence number of a chunk of `epoch` that ends at `end_ms` on the stream
-    /// timeline; Conflict when another publisher (a backup input) took the stream over.
-    fn next_seq(&self, id: &StreamId, epoch: u32, end_ms: i64) -> Result<u64, Error> {
+    /// timeline, in source `format`; Conflict when another publisher (a backup input) took the
+    /// stream over.
+    fn next_seq(
+        &self,
+        id: &StreamId,
+        epoch: u32,
+        end_ms: i64,
+        format: Option<u64>,
+    ) -> Result<u64, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
         let state = streams
             .get_mut(id)
@@ -328,7 +340,11 @@ impl Inner {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.media_end_seq = state.next_seq;
-        state.timeline_end = Some(end_ms);
+        state.timeline_end = Some(TimelineEnd {
+            ms: end_ms,
+            at_ms: now_millis(),
+        });
+        state.format = format.or(state.format);
         Ok(seq)
     }
 
@@ -414,120 +430,3 @@ impl Inner {
 
 #[cfg(test)]
 mod tests;
-
-/// One broadcaster's session.
-struct StreamPublisher {
-    inner: Arc<Inner>,
-    stream: AuthorizedStream,
-    epoch: u32,
-    discontinuity: bool,
-    /// This session's timestamps onto the stream timeline.
-    rebase: Rebase,
-    uplink: Uplink,
-    /// The chunk being cut, as followers see it.
-    live: Option<LiveChunk>,
-}
-
-/// What the broadcaster's uplink delivers: media time against wall time.
-struct Uplink {
-    began: std::time::Instant,
-    media_ms: u64,
-}
-
-impl Uplink {
-    fn new() -> Self {
-        Uplink {
-            began: std::time::Instant::now(),
-            media_ms: 0,
-        }
-    }
-
-    /// Records a chunk; returns its bitrate and the session's real-time ratio (x1000): media
-    /// received over wall time since the publish began, about 1000 for a healthy live uplink.
-    fn record(&mut self, bytes: u64, duration_ms: u32) -> (u32, u32) {
-        self.media_ms += u64::from(duration_ms);
-        let bitrate = (bytes * 8 * 1000)
-            .checked_div(u64::from(duration_ms))
-            .unwrap_or(0);
-        let wall_ms = (self.began.elapsed().as_millis() as u64).max(1);
-        let ratio = self.media_ms * 1000 / wall_ms;
-        (
-            u32::try_from(bitrate).unwrap_or(u32::MAX),
-            u32::try_from(ratio).unwrap_or(u32::MAX),
-        )
-    }
-}
-
-#[async_trait::async_trait]
-impl Publisher for StreamPublisher {
-    async fn chunk(&mut self, mut chunk: MediaChunk) -> Result<(), Error> {
-        chunk.pts_ms = self.rebase.map(chunk.pts_ms);
-        let end_ms = chunk.pts_ms + i64::from(chunk.duration_ms);
-        let seq = self.inner.next_seq(&self.stream.id, self.epoch, end_ms)?;
-        let live = self.live.take().filter(|live| live.seq() == seq);
-        if let Some(live) = &live {
-            live.cut(&chunk.bytes, chunk.pts_ms, chunk.duration_ms);
-        }
-        let key = blob_keys::source_chunk(&self.stream.id, self.epoch, seq, chunk.container);
-        let size = chunk.bytes.len() as u64;
-        let (input_bitrate, realtime_ratio_milli) = self.uplink.record(size, chunk.duration_ms);
-        self.inner.store(&key, chunk.bytes).await?;
-        let wall_clock_ms = live.as_ref().and_then(LiveChunk::wall_clock_ms);
-        let event = v1::SourceChunk {
-            event_id: EventId::generate().to_string(),
-            stream_id: self.stream.id.to_string(),
-            epoch: self.epoch,
-            seq,
-            blob_key: key,
-            pts_ms: chunk.pts_ms,
-            duration_ms: chunk.duration_ms,
-            discontinuity: std::mem::take(&mut self.discontinuity),
-            container: chunk.container.as_str().to_string(),
-            wall_clock_ms: wall_clock_ms
-                .unwrap_or_else(|| now_millis() - i64::from(chunk.duration_ms)),
-            size_bytes: size,
-            end_of_stream: false,
-            input_bitrate,
-            realtime_ratio_milli,
-            slate: false,
-            feed_url: self.inner.feed_url.clone(),
-        };
-        if let Some(live) = live {
-            live.stored(event.clone());
-        }
-        // The next chunk's feed opens before this one is announced: a worker follows it as
-        // soon as it has this one.
-        self.live = Some(self.inner.feeds.open(&self.stream.id, self.epoch, seq + 1));
-        // Where the timeline stands is recorded alongside the announcement, not ahead of it
-        // (nor of telling the chunk's followers it is stored): it is for a later session.
-        let record = TimelineRecord {
-            next_seq: seq + 1,
-            end_ms,
-        };
-        let (published, ()) = tokio::join!(
-            self.inner.publish_chunk(event),
-            self.inner.record_timeline(&self.stream.id, record)
-        );
-        published?;
-        metrics::chunk_stored(size);
-        metrics::uplink(&self.stream.id, input_bitrate, realtime_ratio_milli);
-        Ok(())
-    }
-
-    fn growing(&mut self, so_far: ChunkSoFar) {
-        let pts_ms = self.rebase.map(so_far.pts_ms);
-        if let Some(live) = &self.live {
-            live.extend(so_far.bytes, pts_ms, so_far.arrived_ms);
-        }
-    }
-
-    async fn end(mut self: Box<Self>, departure: Departure) {
-        // Followers of the chunk that will not be cut learn it now.
-        self.live = None;
-        tracing::info!(stream_id = %self.stream.id, epoch = self.epoch, ?departure, "broadcaster left");
-        // Slate bridges the absence either way: a broadcaster that stopped may start again
-        // inside the window (OBS "stop", then "start"); a recording that really ends does not
-        // end with it.
-        self.inner.release(self.stream.clone(), self.epoch, true);
-    }
-}

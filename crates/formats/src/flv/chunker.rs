@@ -141,6 +141,25 @@ impl FlvChunker {
         }
     }
 
+    /// A fingerprint of the decoder configurations in force (video and audio sequence
+    /// headers), stable across processes: two publishes with the same one carry the same codecs,
+    /// profiles and picture size. `None` before any configuration arrived.
+    pub fn codec_fingerprint(&self) -> Option<u64> {
+        if self.video_config.is_none() && self.audio_config.is_none() {
+            return None;
+        }
+        // FNV-1a over both configurations, each preceded by its length.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for config in [&self.video_config, &self.audio_config] {
+            let body = config.as_deref().unwrap_or_default();
+            for byte in (body.len() as u64).to_le_bytes().iter().chain(body) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        Some(hash)
+    }
+
     /// The chunk being cut, so far: its bytes (a prefix of the [`FlvChunk`] it becomes) and
     /// the timestamp of its first media tag. `None` before the first decodable tag.
     pub fn chunk_so_far(&self) -> Option<(&[u8], i64)> {

@@ -270,3 +270,26 @@ fn changing_configurations_cannot_grow_a_chunk_past_the_limit() {
     assert!(chunk.bytes.len() <= MAX_CHUNK_BYTES);
     parse_flv(&chunk.bytes).unwrap();
 }
+
+#[test]
+fn publishes_with_the_same_configurations_share_a_fingerprint() {
+    let mut first = FlvChunker::new(1_000);
+    assert_eq!(first.codec_fingerprint(), None);
+    av_stream(&mut first, 0, 2);
+    let mut again = FlvChunker::new(1_000);
+    av_stream(&mut again, 90_000, 1);
+    assert_eq!(first.codec_fingerprint(), again.codec_fingerprint());
+
+    let mut other = FlvChunker::new(1_000);
+    other
+        .push_video(
+            0,
+            Bytes::from_static(b"\x17\x00\x00\x00\x00\x01\x4d\x00\x1e"),
+        )
+        .unwrap();
+    other.push_audio(0, aac_config()).unwrap();
+    assert_ne!(first.codec_fingerprint(), other.codec_fingerprint());
+    let mut audio_only = FlvChunker::new(1_000);
+    audio_only.push_audio(0, aac_config()).unwrap();
+    assert_ne!(audio_only.codec_fingerprint(), first.codec_fingerprint());
+}

@@ -373,6 +373,7 @@ impl Connection {
                 bytes,
                 pts_ms,
                 arrived_ms,
+                format: publishing.chunker.codec_fingerprint(),
             });
         }
         Ok(())

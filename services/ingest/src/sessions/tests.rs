@@ -23,7 +23,7 @@ const WINDOW: Duration = Duration::from_millis(400);
 fn settings(window: Duration, slate_every: Duration, backup_inputs: bool) -> IngestSettings {
     IngestSettings {
         reconnect_window_ms: window.as_millis() as u64,
-        chunk_target_ms: slate_every.as_millis() as u32,
+        slate_ms: slate_every.as_millis() as u32,
         backup_inputs,
         ..IngestSettings::default()
     }
@@ -85,6 +85,22 @@ fn media(pts_ms: i64) -> MediaChunk {
     }
 }
 
+/// Checks that `chunks` follow each other: numbered one after another, each starting on the
+/// stream timeline where the one before ended.
+fn assert_one_timeline(chunks: &[v1::SourceChunk]) {
+    for pair in chunks.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        assert_eq!(after.seq, before.seq + 1, "{chunks:?}");
+        assert_eq!(
+            after.pts_ms,
+            before.pts_ms + i64::from(before.duration_ms),
+            "chunk {} does not start where chunk {} ended",
+            after.seq,
+            before.seq
+        );
+    }
+}
+
 /// Everything on `subscription` that arrives within `wait`.
 async fn drain(subscription: &mut Box<dyn Subscription>, wait: Duration) -> Vec<Bytes> {
     let mut out = Vec::new();
@@ -106,7 +122,7 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
             blob.clone(),
             bus.clone(),
             RegionName::parse("test").unwrap(),
-            &no_slate(),
+            &settings(WINDOW, WINDOW * 3 / 8, false),
         )
     };
     let (first, second) = (instance(), instance());
@@ -123,8 +139,8 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
     publisher.chunk(media(0)).await.unwrap();
     publisher.chunk(media(2_000)).await.unwrap();
     publisher.end(Departure::Dropped).await;
-    // The first instance bridges the absence with slate at once; the broadcaster reconnects
-    // through the other instance a moment later, inside the window.
+    // The broadcaster reconnects through the other instance a moment later, inside the
+    // window, and before the first instance's first piece of slate was due.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut publisher = second.begin("key").await.unwrap();
     publisher.chunk(media(5_000)).await.unwrap();
@@ -136,20 +152,20 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
         .iter()
         .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
         .collect();
-    let numbered: Vec<(u32, u64, bool, bool, i64)> = before_end
+    assert_one_timeline(&before_end);
+    let kinds: Vec<(u32, bool, bool)> = before_end
         .iter()
-        .map(|c| (c.epoch, c.seq, c.slate, c.discontinuity, c.pts_ms))
+        .map(|c| (c.epoch, c.slate, c.discontinuity))
         .collect();
+    // The new session's encoder starts at 5 s; it continues the timeline where it stands:
+    // after the first session and, when it connected a moment after the last chunk was
+    // announced, a piece of slate up to the clock.
+    let catch_up = kinds.contains(&(1, true, false));
+    let mut expected = vec![(0, false, false), (0, false, false)];
+    expected.extend(catch_up.then_some((1, true, false)));
+    expected.extend([(1, false, true), (1, false, false)]);
     assert_eq!(
-        numbered,
-        vec![
-            (0, 0, false, false, 0),
-            (0, 1, false, false, 2_000),
-            (0, 2, true, false, 4_000),
-            // The new session's encoder starts at 5 s; it continues the timeline after the slate.
-            (1, 3, false, true, 4_000 + 60_000),
-            (1, 4, false, false, 4_000 + 60_000 + 2_000),
-        ],
+        kinds, expected,
         "the first instance's window passed without ending the stream the second one carries"
     );
 
@@ -163,10 +179,15 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
         .iter()
         .map(|c| (c.seq, c.slate, c.end_of_stream))
         .collect();
-    assert_eq!(
-        kinds,
-        [(5, true, false), (6, false, true)],
-        "slate bridges even a clean stop, then the stream ends"
+    let slates = kinds.len().saturating_sub(1);
+    let next = before_end.last().unwrap().seq + 1;
+    let mut expected: Vec<(u64, bool, bool)> = (0..slates as u64)
+        .map(|n| (next + n, true, false))
+        .collect();
+    expected.push((next + slates as u64, false, true));
+    assert!(
+        slates >= 1 && kinds == expected,
+        "slate bridges even a clean stop, then the stream ends: {kinds:?}"
     );
     let events: Vec<v1::StreamEvent> = drain(&mut lifecycle, Duration::from_millis(100))
         .await
@@ -181,7 +202,8 @@ async fn a_broadcaster_moving_to_another_instance_continues_the_stream_there() {
         "completed once, by the instance that had the broadcaster last: {events:?}"
     );
     assert_eq!(
-        completions[0].segments, 5,
+        completions[0].segments,
+        before_end.len() as u64,
         "the recording ends with the broadcaster's last chunk, not with the slate after it"
     );
 }
@@ -211,36 +233,33 @@ async fn while_the_broadcaster_is_away_slate_continues_the_timeline() {
     let mut publisher = ingest.begin("key").await.unwrap();
     publisher.chunk(media(0)).await.unwrap();
 
-    let announced: Vec<(u64, u32, i64, u32, bool, bool)> =
-        drain(&mut chunks, Duration::from_millis(100))
-            .await
-            .iter()
-            .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
-            .map(|c| {
-                (
-                    c.seq,
-                    c.epoch,
-                    c.pts_ms,
-                    c.duration_ms,
-                    c.slate,
-                    c.discontinuity,
-                )
-            })
-            .collect();
-    // About 2 slate chunks in 500 ms; how many exactly depends on the scheduler.
-    let slates = announced.len() - 2;
-    assert!((1..=3).contains(&slates), "{announced:?}");
-    let mut expected = vec![(0, 0, 1_000, 2_000, false, false)];
-    for n in 0..slates {
-        expected.push((1 + n as u64, 0, 3_000 + 200 * n as i64, 200, true, false));
-    }
+    let announced: Vec<v1::SourceChunk> = drain(&mut chunks, Duration::from_millis(100))
+        .await
+        .iter()
+        .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
+        .collect();
     // The new session starts at 0 on its encoder's clock, after the slate on the stream's.
-    let after_slate = 3_000 + 200 * slates as i64;
-    expected.push((1 + slates as u64, 1, after_slate, 2_000, false, true));
+    assert_one_timeline(&announced);
+    assert_eq!(announced[0].pts_ms, 1_000);
+    let kinds: Vec<(u32, u32, bool, bool)> = announced
+        .iter()
+        .map(|c| (c.epoch, c.duration_ms, c.slate, c.discontinuity))
+        .collect();
+    // About 2 slate chunks in 500 ms, the first 200 ms after the broadcaster left, then one
+    // up to the clock when the broadcaster is back; how many exactly depends on the scheduler.
+    let away = kinds.iter().filter(|k| k.0 == 0 && k.2).count();
+    assert!((1..=3).contains(&away), "{kinds:?}");
+    let mut expected = vec![(0, 2_000, false, false)];
+    expected.extend(std::iter::repeat_n((0, 200, true, false), away));
+    if let Some(catch_up) = kinds.iter().find(|k| k.0 == 1 && k.2) {
+        assert!((40..=200).contains(&catch_up.1), "{kinds:?}");
+        expected.push(*catch_up);
+    }
+    expected.push((1, 2_000, false, true));
     assert_eq!(
-        announced, expected,
-        "slate from where the last chunk ended, at once and every 200 ms, until the broadcaster \
-         is back"
+        kinds, expected,
+        "slate from where the last chunk ended, every 200 ms as the time passes, until the \
+         broadcaster is back"
     );
 }
 
@@ -281,4 +300,84 @@ async fn a_backup_input_takes_a_live_stream_over_and_cuts_the_first_one_off() {
             .await
             .is_empty()
     );
+}
+
+/// The first frame of a session in source `format`, at `pts_ms` on its encoder's clock.
+fn first_frame(publisher: &mut Box<dyn crate::publish::Publisher>, pts_ms: i64, format: u64) {
+    publisher.growing(crate::publish::ChunkSoFar {
+        bytes: b"chunk",
+        pts_ms,
+        arrived_ms: livecast_core::time::now_millis(),
+        format: Some(format),
+    });
+}
+
+#[tokio::test]
+async fn a_session_in_the_streams_format_is_followed_from_its_first_chunk_without_a_discontinuity()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let blob: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(dir.path()).await.unwrap());
+    let bus = bus().await;
+    let stream = StreamId::generate();
+    let instance = || {
+        let settings = IngestSettings {
+            feed_url: "http://ingest.test:50052".into(),
+            ..no_slate()
+        };
+        Ingest::new(
+            Arc::new(OneStream(stream.clone())),
+            blob.clone(),
+            bus.clone(),
+            RegionName::parse("test").unwrap(),
+            &settings,
+        )
+    };
+    let (first, second) = (instance(), instance());
+    let mut chunks = bus
+        .subscribe(topics::CHUNKS, SubscribeOptions::earliest("chunks"))
+        .await
+        .unwrap();
+    // The stream's first session, then the broadcaster back on the same instance with the same
+    // settings, then on another instance with the same, then with other settings.
+    let sessions = [(&first, 7), (&first, 7), (&second, 7), (&second, 8)];
+    for (ingest, format) in sessions {
+        let mut publisher = ingest.begin("key").await.unwrap();
+        first_frame(&mut publisher, 0, format);
+        publisher.chunk(media(0)).await.unwrap();
+        publisher.end(Departure::Dropped).await;
+        // Slate bridges the absence.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let announced: Vec<v1::SourceChunk> = drain(&mut chunks, WINDOW / 4)
+        .await
+        .iter()
+        .map(|payload| v1::SourceChunk::decode(payload.as_ref()).unwrap())
+        .filter(|c| !c.slate)
+        .collect();
+    let kinds: Vec<(u32, bool, bool)> = announced
+        .iter()
+        .map(|c| (c.epoch, c.opening, c.discontinuity))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (0, true, false),
+            (0, false, false),
+            (1, true, false),
+            (1, false, false),
+            (2, true, false),
+            (2, false, false),
+            // Another format: no opening, and a discontinuity before it.
+            (3, false, true),
+        ],
+        "each session in the stream's format opens to followers before its first chunk"
+    );
+    for pair in announced.chunks(2).filter(|pair| pair.len() == 2) {
+        let (opening, chunk) = (&pair[0], &pair[1]);
+        assert_eq!(
+            (opening.seq, opening.pts_ms, opening.feed_url.as_str()),
+            (chunk.seq, chunk.pts_ms, "http://ingest.test:50052"),
+            "the opening names the chunk that follows it, and where to follow it"
+        );
+    }
 }

@@ -11,26 +11,53 @@ use livecast_core::{Error, StreamId, blob_keys};
 
 use super::Inner;
 
+/// Where a stream's timeline ends, and when it got there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TimelineEnd {
+    /// Where the last chunk ended on the stream timeline, in milliseconds.
+    pub ms: i64,
+    /// When that chunk was announced, milliseconds since the Unix epoch: the stream timeline
+    /// keeps to the clock from there.
+    pub at_ms: i64,
+}
+
 /// Where a stream's timeline stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct TimelineRecord {
     /// The sequence number of the next chunk.
     pub next_seq: u64,
-    /// Where the last chunk ended on the stream timeline, in milliseconds.
-    pub end_ms: i64,
+    /// Where the last chunk ended.
+    pub end: TimelineEnd,
+    /// The last session's source format ([`crate::publish::ChunkSoFar::format`]), if known: a
+    /// session that starts with the same one continues without a discontinuity.
+    pub format: Option<u64>,
 }
 
 impl TimelineRecord {
     fn encode(self) -> Bytes {
-        Bytes::from(format!("{} {}\n", self.next_seq, self.end_ms))
+        let mut line = format!("{} {} {}", self.next_seq, self.end.ms, self.end.at_ms);
+        if let Some(format) = self.format {
+            line.push_str(&format!(" {format:016x}"));
+        }
+        line.push('\n');
+        Bytes::from(line)
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let (next_seq, end_ms) = text.trim().split_once(' ')?;
+        let mut fields = text.split_whitespace();
+        let (next_seq, end_ms, end_at_ms) = (fields.next()?, fields.next()?, fields.next()?);
+        let format = match fields.next() {
+            Some(format) => Some(u64::from_str_radix(format, 16).ok()?),
+            None => None,
+        };
         Some(TimelineRecord {
             next_seq: next_seq.parse().ok()?,
-            end_ms: end_ms.parse().ok()?,
+            end: TimelineEnd {
+                ms: end_ms.parse().ok()?,
+                at_ms: end_at_ms.parse().ok()?,
+            },
+            format,
         })
     }
 }
@@ -105,10 +132,16 @@ mod tests {
 
     #[test]
     fn a_timeline_record_reads_back() {
-        let record = TimelineRecord {
+        let mut record = TimelineRecord {
             next_seq: 42,
-            end_ms: 84_000,
+            end: TimelineEnd {
+                ms: 84_000,
+                at_ms: 1_796_700_000_000,
+            },
+            format: None,
         };
+        assert_eq!(TimelineRecord::decode(&record.encode()), Some(record));
+        record.format = Some(0xfeed_0000_0000_beef);
         assert_eq!(TimelineRecord::decode(&record.encode()), Some(record));
         assert_eq!(TimelineRecord::decode(b"garbage"), None);
     }
