@@ -128,7 +128,7 @@ async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_on
     let during_absence = newest_listed(&live).unwrap();
     assert!(
         during_absence >= before + 3,
-        "slate every 2 s keeps the playlist growing while the broadcaster is away: \
+        "slate keeps the playlist growing while the broadcaster is away: \
          {before} then {during_absence}\n{live}"
     );
     // Slate is not a source chunk: this counts the first push's chunks only.
@@ -145,9 +145,10 @@ async fn a_broadcaster_away_for_10_seconds_is_bridged_by_slate_then_continues_on
     let return_chunks = platform.counter(SOURCE_CHUNKS).await as u64 - first_push_chunks;
     let recorded = listed_segments(&playlists[0]).len() as u64;
     let slate_chunks = recorded - first_push_chunks - return_chunks;
-    // About 10 s away at one slate chunk every 2 s, the first at once.
+    // About 10 s away at one piece of slate every 500 ms as its time passes, and one up to
+    // the clock when the broadcaster is back.
     assert!(
-        (3..=7).contains(&slate_chunks),
+        (15..=25).contains(&slate_chunks),
         "{slate_chunks} slate chunks for 10 s away"
     );
     assert!(

@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::put;
+use bytes::BytesMut;
+use futures::StreamExt;
 use livecast_core::blob_keys::SourceExt;
 use livecast_core::{Error, ErrorKind};
 use livecast_service::{ApiError, Shutdown};
@@ -28,12 +30,26 @@ const MAX_PENDING: usize = 16;
 const REMEMBERED_NAMES: usize = 64;
 /// Duration assumed for a segment that no playlist described.
 const ASSUMED_SEGMENT_MS: u32 = 2_000;
+/// A pushed body comes at least this fast on average once [`BODY_GRACE`] has passed: a client
+/// trickling a large body cannot hold a request and its memory for long.
+const MIN_BODY_BYTES_PER_SECOND: u64 = 64 << 10;
+/// How long any body may take before the rate counts.
+const BODY_GRACE: Duration = Duration::from_secs(10);
 
 /// The HLS push endpoint.
 pub struct HlsPush {
     gate: Arc<dyn PublishGate>,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<PushSession>>>>>,
     idle_timeout: Duration,
+    /// Largest body (segment or playlist) accepted.
+    max_bytes: usize,
+}
+
+/// A request's body, read only once its stream key has been admitted.
+struct PushBody {
+    body: Body,
+    /// What `Content-Length` announced.
+    declared: Option<usize>,
 }
 
 struct PushSession {
@@ -54,23 +70,23 @@ struct PushSession {
 }
 
 impl HlsPush {
-    /// An endpoint admitting broadcasters through `gate`.
-    pub fn new(gate: Arc<dyn PublishGate>, idle_timeout: Duration) -> Arc<Self> {
+    /// An endpoint admitting broadcasters through `gate`, accepting bodies up to `max_bytes`.
+    pub fn new(gate: Arc<dyn PublishGate>, idle_timeout: Duration, max_bytes: usize) -> Arc<Self> {
         Arc::new(HlsPush {
             gate,
             sessions: Mutex::new(HashMap::new()),
             idle_timeout,
+            max_bytes,
         })
     }
 
-    /// The `/ingest/{stream_key}/{file}` routes, accepting bodies up to `max_bytes`.
-    pub fn router(self: &Arc<Self>, max_bytes: usize) -> Router {
+    /// The `/ingest/{stream_key}/{file}` routes.
+    pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route(
                 "/ingest/{key}/{file}",
                 put(put_file).post(put_file).delete(delete_file),
             )
-            .layer(DefaultBodyLimit::max(max_bytes))
             .with_state(self.clone())
     }
 
@@ -109,13 +125,20 @@ impl HlsPush {
         }
     }
 
-    async fn handle(&self, key: &str, file: &str, body: Bytes) -> Result<StatusCode, Error> {
+    async fn handle(&self, key: &str, file: &str, body: PushBody) -> Result<StatusCode, Error> {
         let kind = classify(file)?;
         if !plausible_key(key) {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 "stream key is not valid",
             ));
+        }
+        // What the head says is refused before anything is started or read.
+        if body
+            .declared
+            .is_some_and(|declared| declared > self.max_bytes)
+        {
+            return Err(too_large(self.max_bytes));
         }
         let entry = self
             .sessions
@@ -146,6 +169,8 @@ impl HlsPush {
                 }
             }
         }
+        // The key is admitted: only now is the body read.
+        let body = read_body(body, self.max_bytes).await?;
         let session = slot.as_mut().expect("session was just ensured");
         session.last_activity = Instant::now();
         match kind {
@@ -238,11 +263,55 @@ async fn finish(mut session: PushSession, departure: Departure) {
     session.publisher.end(departure).await;
 }
 
+/// Reads `body` (at most `max_bytes`, at no less than [`MIN_BODY_BYTES_PER_SECOND`] on
+/// average after [`BODY_GRACE`]).
+async fn read_body(body: PushBody, max_bytes: usize) -> Result<Bytes, Error> {
+    let started = tokio::time::Instant::now();
+    let mut data = body.body.into_data_stream();
+    let mut read = BytesMut::new();
+    loop {
+        let earned = Duration::from_secs_f64(read.len() as f64 / MIN_BODY_BYTES_PER_SECOND as f64);
+        let next = tokio::time::timeout_at(started + BODY_GRACE + earned, data.next())
+            .await
+            .map_err(|_| {
+                Error::invalid(format!(
+                    "the body came slower than {} KiB/s",
+                    MIN_BODY_BYTES_PER_SECOND >> 10
+                ))
+            })?;
+        match next {
+            None => return Ok(read.freeze()),
+            Some(Err(error)) => {
+                return Err(Error::invalid(format!(
+                    "the body could not be read: {error}"
+                )));
+            }
+            Some(Ok(piece)) if read.len() + piece.len() > max_bytes => {
+                return Err(too_large(max_bytes));
+            }
+            Some(Ok(piece)) => read.extend_from_slice(&piece),
+        }
+    }
+}
+
+fn too_large(max_bytes: usize) -> Error {
+    Error::new(
+        ErrorKind::PayloadTooLarge,
+        format!("a pushed file is at most {max_bytes} bytes"),
+    )
+}
+
 async fn put_file(
     State(push): State<Arc<HlsPush>>,
     Path((key, file)): Path<(String, String)>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<StatusCode, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let body = PushBody { body, declared };
     // Muxers often close the connection without waiting for the answer, which cancels this
     // future; the work runs in its own task so a segment is never half-announced.
     let work = tokio::spawn(async move { push.handle(&key, &file, body).await });

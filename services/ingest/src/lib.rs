@@ -59,7 +59,11 @@ impl IngestService {
         )
         .await;
         let ingest = Ingest::new(directory, blob.clone(), bus.clone(), region, &settings);
-        let hls_push = hls_push::HlsPush::new(Arc::new(ingest.clone()), HLS_PUSH_IDLE);
+        let hls_push = hls_push::HlsPush::new(
+            Arc::new(ingest.clone()),
+            HLS_PUSH_IDLE,
+            settings.max_push_bytes,
+        );
         Ok(IngestService {
             ingest,
             hls_push,
@@ -76,7 +80,7 @@ impl IngestService {
 
     /// The HLS push routes.
     pub fn http_routes(&self) -> Router {
-        self.hls_push.router(self.settings.max_push_bytes)
+        self.hls_push.router()
     }
 
     /// The backends that must answer before ingest takes broadcasters.

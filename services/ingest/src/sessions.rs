@@ -73,6 +73,8 @@ struct Claim {
     announce: bool,
     /// The previous session's source format, if known.
     previous_format: Option<u64>,
+    /// A backup input takes the stream over from a publisher still on it.
+    takeover: bool,
 }
 
 /// The ingest side of publishing: admits broadcasters and turns their chunks into blobs and
@@ -202,6 +204,9 @@ impl Inner {
     /// precedes its first chunk.
     fn claim(&self, stream: &AuthorizedStream, stored: &StoredProgress) -> Result<Claim, Error> {
         let mut streams = self.streams.lock().expect("streams lock");
+        let takeover = streams
+            .get(&stream.id)
+            .is_some_and(|state| state.publishing);
         let (epoch, next_seq, timeline_end, media_end_seq, format) = match streams.get(&stream.id) {
             Some(state) if state.publishing && self.takeover => {
                 // The publisher holding the stream finds out at its next chunk.
@@ -264,6 +269,7 @@ impl Inner {
             timeline_start,
             announce,
             previous_format,
+            takeover,
         })
     }
 

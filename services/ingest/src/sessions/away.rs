@@ -78,16 +78,19 @@ impl Inner {
         true
     }
 
-    /// A session that continues the timeline where it stood a while ago (slate goes out in
-    /// pieces, the broadcaster connects between two) starts with a last piece of slate up to
-    /// now: the broadcaster's media then lands on the timeline when it arrives, and players at
-    /// the live edge find the first part when they expect it.
+    /// A session that continues the timeline where slate left it (slate goes out in pieces,
+    /// the broadcaster connects between two) starts with a last piece of slate up to now: the
+    /// broadcaster's media then lands on the timeline when it arrives, and players at the live
+    /// edge find the first part when they expect it. A timeline left further behind (a backup
+    /// input taking over mid-chunk, an instance gone without slate) is not bridged so: the
+    /// worker may have lost the picture to hold with the chunk it was following.
     pub(super) async fn catch_up(&self, id: &StreamId, claim: &mut Claim) {
-        let Some(start) = claim.timeline_start else {
+        let Some(start) = claim.timeline_start.filter(|_| !claim.takeover) else {
             return;
         };
-        let behind = (now_millis() - start.at_ms).min(MAX_CATCH_UP_MS);
-        if behind < MIN_CATCH_UP_MS {
+        let behind = now_millis() - start.at_ms;
+        let slate_ms = self.slate_every.as_millis() as i64;
+        if !(MIN_CATCH_UP_MS..=2 * slate_ms).contains(&behind) {
             return;
         }
         let piece = {
@@ -135,8 +138,6 @@ impl Inner {
 
 /// Less than a frame behind the clock is on time.
 const MIN_CATCH_UP_MS: i64 = 40;
-/// A timeline left far behind (its instance gone without slate) catches up this far at most.
-const MAX_CATCH_UP_MS: i64 = 10_000;
 
 /// One piece of slate, numbered and placed on the stream timeline.
 struct SlatePiece {
