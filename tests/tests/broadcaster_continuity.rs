@@ -164,6 +164,16 @@ async fn a_broadcaster_stopping_and_starting_again_continues_one_timeline() {
     .await;
     // Stalls are measured, not yet held to zero (see docs/status.md).
     let figures = assert_one_timeline(&platform, &run).await;
+    // Each session's first chunk was followed live like every later one, not made from the
+    // store once cut (one chunk falling back under load is allowed).
+    let media = platform.counter("livecast_ingest_chunks_total").await;
+    let followed = platform
+        .counter(r#"livecast_worker_followed_chunks_total{outcome="announced"}"#)
+        .await;
+    assert!(
+        followed >= media - 1.0,
+        "{followed} of {media} chunks were followed live"
+    );
     record_fault_result([
         "broadcaster stops cleanly and starts again 5 s later (hls.js low-latency viewer)",
         "0 / 0",
